@@ -1,0 +1,17 @@
+"""Shared by the benchmark scripts: merge results into metrics/bench.json without clobbering."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "metrics" / "bench.json"
+
+
+def record(results: dict) -> dict:
+    data = json.loads(BENCH.read_text()) if BENCH.exists() else {}
+    data.update(results)
+    BENCH.parent.mkdir(parents=True, exist_ok=True)
+    BENCH.write_text(json.dumps(dict(sorted(data.items())), indent=2) + "\n")
+    return data
