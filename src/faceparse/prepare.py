@@ -1,0 +1,133 @@
+"""The mask-merging step: every dataset's native masks become label PNGs in the study's label set,
+listed in one manifest with a person-grouped, seeded train/val/test split."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from faceparse.datasets import Sample, get_reader, read_image
+from faceparse.errors import FaceparseConfigError, FaceparseDataError
+from faceparse.labels import convert, get_label_set
+
+log = logging.getLogger(__name__)
+
+MANIFEST_COLUMNS = ["id", "dataset", "split", "subject", "pose", "image", "label", "label_set", "native_label",
+                    "native_label_set", "landmarks", "width", "height", "off_palette_share", "mask_resized",
+                    "status", "reason"]
+
+
+def carve_split(samples: list[Sample], val_fraction: float, test_fraction: float, seed: int) -> dict[str, str]:
+    """Split id -> "train" | "val" | "test", keeping all photos of one subject on one side.
+
+    Samples that already have a "test" split keep it. The others are grouped by (version, subject);
+    within each version the subjects are shuffled by a seeded RNG and taken, whole, into test and
+    then val while that brings the count closer to the wanted share.
+    """
+    out: dict[str, str] = {}
+    groups: dict[str, list[Sample]] = {}
+    for s in samples:
+        if s.split == "test":
+            out[s.id] = "test"
+        else:
+            groups.setdefault(str(s.extra.get("version", "")), []).append(s)
+    for version, members in sorted(groups.items()):
+        by_subject: dict[str, list[str]] = {}
+        for s in members:
+            by_subject.setdefault(s.subject, []).append(s.id)
+        subjects = sorted(by_subject)
+        # A stable seed per group: same params, same split, whatever the reading order.
+        key = int(hashlib.sha256(f"{seed}:{version}".encode()).hexdigest()[:8], 16)
+        np.random.default_rng(key).shuffle(subjects)
+        total = len(members)
+        for split, fraction in (("test", test_fraction), ("val", val_fraction)):
+            target, taken = fraction * total, 0
+            while subjects and abs(taken + len(by_subject[subjects[0]]) - target) < abs(taken - target):
+                subject = subjects.pop(0)
+                taken += len(by_subject[subject])
+                out.update({i: split for i in by_subject[subject]})
+        for subject in subjects:
+            out.update({i: "train" for i in by_subject[subject]})
+    return out
+
+
+def _relative(path: Path | None, root: Path) -> str:
+    if path is None:
+        return ""
+    try:
+        return str(Path(path).resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def fit_mask(mask: np.ndarray, shape: tuple[int, int], path: Path) -> tuple[np.ndarray, bool]:
+    """A mask of another size than its photo: resized nearest-neighbour when under 2% off, else an error."""
+    if mask.shape[:2] == shape[:2]:
+        return mask, False
+    dh, dw = abs(mask.shape[0] - shape[0]) / shape[0], abs(mask.shape[1] - shape[1]) / shape[1]
+    if max(dh, dw) >= 0.02:
+        raise FaceparseDataError(path, f"mask is {mask.shape[1]}x{mask.shape[0]} but its photo is {shape[1]}x{shape[0]}")
+    return cv2.resize(mask, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST), True
+
+
+def prepare_dataset(name: str, cfg: dict, raw_root: Path, out_dir: Path, label_set: str, seed: int,
+                    on_error: str, repo_root: Path) -> pd.DataFrame:
+    if on_error not in ("raise", "skip"):
+        raise FaceparseConfigError(f"prepare.on_error must be 'raise' or 'skip', not {on_error!r}")
+    reader = get_reader(cfg["format"])
+    samples = reader.samples(raw_root / name)
+    limit = int(cfg.get("limit", 0))
+    if limit:  # a quick study: the first `limit` photos of each (version, split) group
+        kept: dict[tuple, int] = {}
+        small = []
+        for s in samples:
+            key = (s.extra.get("version", ""), s.split)
+            if kept.get(key, 0) < limit:
+                kept[key] = kept.get(key, 0) + 1
+                small.append(s)
+        samples = small
+    ids = [s.id for s in samples]
+    if len(set(ids)) != len(ids):
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        raise FaceparseDataError(raw_root / name, f"duplicate sample ids {dup[:5]}")
+    splits = carve_split(samples, float(cfg.get("val_fraction", 0.15)), float(cfg.get("test_fraction", 0.0)), seed)
+    native = reader.vocabulary
+    target = get_label_set(label_set).name
+    rows = []
+    for s in tqdm(samples, desc=f"prepare {name}", unit="photo", dynamic_ncols=True):
+        row = {"id": s.id, "dataset": name, "split": splits[s.id], "subject": s.subject, "pose": s.pose,
+               "image": _relative(s.image, repo_root), "label": "", "label_set": target, "native_label": "", "native_label_set": native,
+               "landmarks": _relative(s.landmarks, repo_root), "width": 0, "height": 0,
+               "off_palette_share": 0.0, "mask_resized": False, "status": "ok", "reason": ""}
+        try:
+            image = read_image(s.image)
+            row["height"], row["width"] = image.shape[:2]
+            mask, info = reader.read_mask(s)
+            mask, resized = fit_mask(mask, image.shape, s.mask)
+            row["off_palette_share"] = float(info.get("off_palette_share", 0.0))
+            row["mask_resized"] = resized
+            label_path = out_dir / "labels" / target / name / f"{s.id}.png"
+            label_path.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(label_path), convert(mask, native, target))
+            row["label"] = _relative(label_path, repo_root)
+            if native != target:
+                native_path = out_dir / "labels" / native / name / f"{s.id}.png"
+                native_path.parent.mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(native_path), mask)
+                row["native_label"] = _relative(native_path, repo_root)
+            else:
+                row["native_label"] = row["label"]
+        except FaceparseDataError as err:
+            if on_error == "raise":
+                raise
+            log.warning("skipped %s", err)
+            row.update(status="skipped", reason=str(err))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=MANIFEST_COLUMNS)

@@ -1,0 +1,75 @@
+"""Alignment: crops and their stored affines carry predictions back onto the original photo."""
+
+import cv2
+import numpy as np
+
+from faceparse.align import (AlignParams, align_from_landmarks, align_whole_image, crop_matrix, unwarp_probs,
+                             warp_image, warp_mask)
+from faceparse.labels import IGNORE
+
+
+def test_crop_matrix_maps_centre_and_side():
+    m = crop_matrix((100.0, 50.0), 80.0, 0.0, 64)
+    # the centre goes to the crop centre, the square's corner to the crop corner
+    assert np.allclose(m @ [100, 50, 1], [32, 32])
+    assert np.allclose(m @ [60, 10, 1], [0, 0])
+    assert np.allclose(m @ [140, 90, 1], [64, 64])
+
+
+def test_rotation_levels_the_eye_line():
+    # eyes on a line rising 30 degrees (image y grows downwards)
+    left, right = np.array([100.0, 200.0]), np.array([100 + 80 * np.cos(np.pi / 6), 200 - 80 * np.sin(np.pi / 6)])
+    pts = np.zeros((68, 2))
+    pts[:, 0] = np.linspace(60, 200, 68)
+    pts[:, 1] = np.linspace(150, 300, 68)
+    pts[36:42] = left
+    pts[42:48] = right
+    a = align_from_landmarks(pts, AlignParams(size=128))
+    assert abs(a.angle - (-30.0)) < 1e-6
+    l2, r2 = a.matrix @ np.append(left, 1), a.matrix @ np.append(right, 1)
+    assert abs(l2[1] - r2[1]) < 1e-6  # level after alignment
+
+
+def test_mask_warp_is_nearest_neighbour_and_ignore_outside():
+    rng = np.random.default_rng(0)
+    mask = rng.integers(0, 6, size=(90, 70), dtype=np.uint8)
+    a = align_whole_image(mask.shape, AlignParams(size=64))
+    warped = warp_mask(mask, a.matrix, 64)
+    values = set(np.unique(warped).tolist())
+    assert values <= set(range(6)) | {IGNORE}  # no interpolated labels
+    assert IGNORE in values  # letter-box bars are ignored, not background
+
+
+def test_unwarp_recovers_labels_through_the_affine():
+    # A label map at "original" resolution, its crop, one-hot probabilities on the crop, warped back:
+    # away from region edges the original labels come back.
+    h, w = 120, 100
+    labels = np.zeros((h, w), np.uint8)
+    cv2.ellipse(labels, (50, 60), (30, 40), 0, 0, 360, 1, -1)
+    cv2.rectangle(labels, (40, 40), (60, 50), 2, -1)
+    m = crop_matrix((50.0, 60.0), 110.0, 10.0, 128)
+    crop = warp_mask(labels, m, 128)
+    onehot = np.stack([(crop == k) for k in range(3)]).astype(np.float32)
+    back = unwarp_probs(onehot, m, (h, w)).argmax(0)
+    interior = cv2.erode((labels == 1).astype(np.uint8), np.ones((5, 5))) > 0
+    assert (back[interior] == 1).all()
+    block = np.zeros_like(labels, bool)
+    block[43:48, 43:58] = True
+    assert (back[block] == 2).all()
+
+
+def test_unwarp_outside_crop_is_background():
+    m = crop_matrix((20.0, 20.0), 20.0, 0.0, 16)  # covers x, y in [10, 30]
+    probs = np.zeros((3, 16, 16), np.float32)
+    probs[1] = 1.0
+    back = unwarp_probs(probs, m, (60, 60))
+    assert back[:, 50, 50].tolist() == [1.0, 0.0, 0.0]
+    assert back[1, 20, 20] == 1.0
+
+
+def test_warp_image_shape_and_dtype():
+    img = np.full((50, 40, 3), 200, np.uint8)
+    out = warp_image(img, align_whole_image(img.shape, AlignParams(size=32)).matrix, 32)
+    assert out.shape == (32, 32, 3) and out.dtype == np.uint8
+    assert out[16, 16].tolist() == [200, 200, 200]
+    assert out[16, 0].tolist() == [0, 0, 0]  # letter-box
