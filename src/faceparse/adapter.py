@@ -1,0 +1,23 @@
+"""The label adapter of Wood et al. (ICCV 2021): a small second network that reads the photo and a
+synthetic-trained model's softmax and learns, on a few real labelled faces, to output the real
+dataset's labels. It fixes the systematic differences between the synthetic and the real labelling
+conventions (where a brow ends, what counts as skin) that no class-to-class table can express."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from faceparse.models import ModelSpec
+from faceparse.train import predict_probs
+
+
+def source_probs(model, images: np.ndarray, num_classes: int, device="cpu") -> np.ndarray:
+    """The source model's softmax on `(N, S, S, 3)` crops as `(N, S, S, K) float16` extra channels."""
+    out = [np.zeros((0, *images.shape[1:3], num_classes), np.float16)]
+    out += [predict_probs(model, images[i:i + 16], device=device).transpose(0, 2, 3, 1).astype(np.float16)
+            for i in range(0, len(images), 16)]
+    return np.concatenate(out)
+
+
+def adapter_spec(arch: str, source_classes: int, num_classes: int) -> ModelSpec:
+    return ModelSpec(arch=arch, encoder="", in_channels=3 + source_classes, num_classes=num_classes)

@@ -1,0 +1,352 @@
+"""The training loop, shared by every model of the study and by the label adapter.
+
+Inputs are aligned crops cached as arrays (`(N, S, S, 3) uint8` photos, `(N, S, S) uint8` label maps,
+optionally `(N, S, S, C) float16` extra channels such as another model's softmax); augmentation runs
+in DataLoader workers. One epoch: train, then score the validation crops; the best checkpoint (by
+validation mean F1) and the last are kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from faceparse.labels import IGNORE, get_label_set
+from faceparse.metrics import confusion_matrix, scores
+from faceparse.models import (IMAGENET_MEAN, IMAGENET_STD, ModelSpec, build_model, default_device,
+                              load_encoder_weights, save_checkpoint)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    arch: str = "Unet"
+    encoder: str = "mobilenet_v2"
+    weights: str | None = "imagenet"
+    epochs: int = 40
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    optimizer: str = "adamw"          # adamw | sgd
+    schedule: str = "cosine"          # cosine | onecycle | constant
+    warmup_epochs: float = 1.0
+    loss: dict = field(default_factory=lambda: {"ce": 1.0, "dice": 1.0})
+    class_weights: bool = False       # weight cross-entropy by inverse sqrt label frequency
+    augment: dict = field(default_factory=dict)
+    patience: int = 0                 # early stopping on validation mean F1; 0 = off
+    seed: int = 0
+    num_workers: int = 1
+    threads: int = 0                  # torch threads; 0 = all cores
+    max_steps: int = 0                # stop after this many steps (0 = no limit); for tests and benchmarks
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainParams":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(d) - known
+        if unknown:
+            from faceparse.errors import FaceparseConfigError
+            raise FaceparseConfigError(f"unknown training params {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)
+
+
+# --- data --------------------------------------------------------------------------------------
+
+DEFAULT_AUGMENT = {
+    "flip": 0.5, "scale": 0.15, "rotate": 15, "shift": 0.06, "perspective": 0.3,
+    "colour": 0.8, "blur": 0.2, "noise": 0.2,
+}
+
+
+def build_augment(cfg: dict) -> tuple[A.Compose, A.Compose]:
+    """Geometric transforms (photo, mask and extra channels together) and photometric (photo only)."""
+    c = {**DEFAULT_AUGMENT, **cfg}
+    geometric = A.Compose([
+        A.Affine(scale=(1 - c["scale"], 1 + c["scale"]), rotate=(-c["rotate"], c["rotate"]),
+                 translate_percent=(-c["shift"], c["shift"]), interpolation=cv2.INTER_LINEAR,
+                 mask_interpolation=cv2.INTER_NEAREST, border_mode=cv2.BORDER_CONSTANT, fill=0,
+                 fill_mask=IGNORE, p=0.9),
+        A.Perspective(scale=(0.02, 0.06), interpolation=cv2.INTER_LINEAR, mask_interpolation=cv2.INTER_NEAREST,
+                      border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=IGNORE, p=c["perspective"]),
+    ], additional_targets={"extra": "image"})
+    photometric = A.Compose([
+        A.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.03, p=c["colour"]),
+        A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.MotionBlur(blur_limit=5)], p=c["blur"]),
+        A.GaussNoise(std_range=(0.01, 0.05), p=c["noise"]),
+    ])
+    return geometric, photometric
+
+
+def normalise(images: np.ndarray) -> torch.Tensor:
+    """`(N, S, S, 3) uint8` -> `(N, 3, S, S) float32` ImageNet-normalised tensor."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def model_input(images: np.ndarray, extra: np.ndarray | None) -> torch.Tensor:
+    x = normalise(images)
+    if extra is not None:
+        x = torch.cat([x, torch.from_numpy(np.ascontiguousarray(extra)).permute(0, 3, 1, 2).float()], dim=1)
+    return x
+
+
+class CropDataset(Dataset):
+    """Aligned crops with augmentation; a horizontal flip swaps left/right classes (mask and extras)."""
+
+    def __init__(self, images: np.ndarray, masks: np.ndarray, label_set: str, extra: np.ndarray | None = None,
+                 extra_label_set: str | None = None, augment: dict | None = None) -> None:
+        self.images, self.masks, self.extra = images, masks, extra
+        self.flip_lut = get_label_set(label_set).flip_lut
+        self.extra_perm = get_label_set(extra_label_set).flip_permutation if extra_label_set else None
+        self.augment = augment
+        self.flip_p = {**DEFAULT_AUGMENT, **(augment or {})}["flip"]
+        self.geometric, self.photometric = build_augment(augment or {}) if augment is not None else (None, None)
+
+    def seed(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        if self.geometric is not None:
+            self.geometric.set_random_seed(seed)
+            self.photometric.set_random_seed(seed + 1)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):
+        image, mask = self.images[i], self.masks[i]
+        extra = self.extra[i].astype(np.float32) if self.extra is not None else None
+        if self.geometric is not None:
+            if self.rng.random() < self.flip_p:
+                image, mask = image[:, ::-1], self.flip_lut[mask[:, ::-1]]
+                if extra is not None:
+                    extra = extra[:, ::-1]
+                    if self.extra_perm is not None:
+                        extra = extra[..., self.extra_perm]  # swap left/right probability channels
+            targets = {"image": np.ascontiguousarray(image), "mask": np.ascontiguousarray(mask)}
+            if extra is not None:
+                targets["extra"] = np.ascontiguousarray(extra)
+            out = self.geometric(**targets)
+            image, mask, extra = out["image"], out["mask"], out.get("extra")
+            image = self.photometric(image=image)["image"]
+        x = model_input(image[None], None if extra is None else extra[None])[0]
+        return x, torch.from_numpy(np.ascontiguousarray(mask)).long()
+
+
+def _worker_init(worker_id: int) -> None:
+    # DataLoader gives each worker a seed derived from its seeded generator: reuse it everywhere.
+    seed = torch.initial_seed() % 2**31
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.utils.data.get_worker_info().dataset.seed(seed)
+
+
+# --- losses ------------------------------------------------------------------------------------
+
+def _ce(num_classes: int, weights: torch.Tensor | None) -> nn.Module:
+    return nn.CrossEntropyLoss(weight=weights, ignore_index=IGNORE)
+
+
+def _smp_loss(name: str) -> Callable[[int, torch.Tensor | None], nn.Module]:
+    import segmentation_models_pytorch as smp
+    factory = {"dice": lambda: smp.losses.DiceLoss("multiclass", ignore_index=IGNORE),
+               "lovasz": lambda: smp.losses.LovaszLoss("multiclass", ignore_index=IGNORE),
+               "focal": lambda: smp.losses.FocalLoss("multiclass", ignore_index=IGNORE)}[name]
+    return lambda k, w: factory()
+
+
+LOSSES: dict[str, Callable[[int, torch.Tensor | None], nn.Module]] = {
+    "ce": _ce, "dice": _smp_loss("dice"), "lovasz": _smp_loss("lovasz"), "focal": _smp_loss("focal"),
+}
+
+
+class WeightedLoss(nn.Module):
+    """A weighted sum of named losses, e.g. {"ce": 1.0, "dice": 0.5}."""
+
+    def __init__(self, weights: dict[str, float], num_classes: int, class_weights: torch.Tensor | None) -> None:
+        super().__init__()
+        unknown = set(weights) - set(LOSSES)
+        if unknown:
+            from faceparse.errors import FaceparseConfigError
+            raise FaceparseConfigError(f"unknown losses {sorted(unknown)}; known: {sorted(LOSSES)}")
+        self.weights = {k: float(v) for k, v in weights.items() if v}
+        self.terms = nn.ModuleDict({k: LOSSES[k](num_classes, class_weights) for k in self.weights})
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return sum(w * self.terms[k](logits, target) for k, w in self.weights.items())
+
+
+def label_frequency_weights(masks: np.ndarray, num_classes: int) -> torch.Tensor:
+    """Inverse square-root class frequency, normalised to mean 1 (255 ignored)."""
+    counts = np.bincount(masks[masks != IGNORE].ravel(), minlength=num_classes)[:num_classes].astype(np.float64)
+    w = 1.0 / np.sqrt(np.maximum(counts, 1.0))
+    return torch.tensor(w / w.mean(), dtype=torch.float32)
+
+
+# --- schedule ----------------------------------------------------------------------------------
+
+def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
+    if schedule == "onecycle":  # linear up to the peak, cosine down to zero
+        warmup = max(warmup, int(0.3 * total))
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def make_optimizer(model: nn.Module, p: TrainParams) -> torch.optim.Optimizer:
+    if p.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+    if p.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=p.lr, momentum=0.9, weight_decay=p.weight_decay, nesterov=True)
+    from faceparse.errors import FaceparseConfigError
+    raise FaceparseConfigError(f"unknown optimizer {p.optimizer!r}; known: adamw, sgd")
+
+
+# --- inference on crops -------------------------------------------------------------------------
+
+@torch.no_grad()
+def predict_probs(model: nn.Module, images: np.ndarray, extra: np.ndarray | None = None, batch_size: int = 16,
+                  flip_perm: np.ndarray | None = None, extra_flip_perm: np.ndarray | None = None,
+                  device: torch.device | str = "cpu") -> np.ndarray:
+    """`(N, S, S, 3) uint8` crops -> `(N, K, S, S) float32` softmax.
+
+    With `flip_perm` (the output label set's flip permutation), also predict on the mirrored crops,
+    mirror the result back, swap left/right channels and average: flip test-time augmentation.
+    Extra input channels that are class probabilities are swapped by `extra_flip_perm`.
+    """
+    model.eval()
+    out = []
+    for i in range(0, len(images), batch_size):
+        ex = None if extra is None else extra[i:i + batch_size]
+        x = model_input(images[i:i + batch_size], ex).to(device)
+        p = model(x).softmax(1)
+        if flip_perm is not None:
+            xf = x.flip(3)
+            if ex is not None and extra_flip_perm is not None:
+                idx = torch.cat([torch.arange(3), 3 + torch.as_tensor(extra_flip_perm)]).to(x.device)
+                xf = xf[:, idx]
+            pf = model(xf).softmax(1).flip(3)[:, torch.as_tensor(flip_perm, device=p.device)]
+            p = (p + pf) / 2
+        out.append(p.float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0,), np.float32)
+
+
+def evaluate_crops(model: nn.Module, images: np.ndarray, masks: np.ndarray, classes: tuple[str, ...],
+                   extra: np.ndarray | None = None, device: torch.device | str = "cpu") -> tuple[dict, np.ndarray]:
+    """Validation at crop resolution: one confusion matrix over all crops (255 ignored)."""
+    k = len(classes)
+    per_image = np.zeros((len(images), k, k), dtype=np.int64)
+    for i in range(0, len(images), 16):
+        probs = predict_probs(model, images[i:i + 16], None if extra is None else extra[i:i + 16], device=device)
+        for j, pr in enumerate(probs.argmax(1).astype(np.uint8)):
+            per_image[i + j] = confusion_matrix(masks[i + j], pr, k)
+    return scores(per_image.sum(0), classes), per_image
+
+
+# --- the loop ----------------------------------------------------------------------------------
+
+@dataclass
+class TrainData:
+    images: np.ndarray
+    masks: np.ndarray
+    extra: np.ndarray | None = None
+
+
+def train(params: TrainParams, label_set: str, train_data: TrainData, val_data: TrainData, out_path: Path,
+          spec: ModelSpec | None = None, meta: dict | None = None, extra_label_set: str | None = None,
+          on_epoch: Callable[[int, dict], None] | None = None) -> dict:
+    """Train a model and write the best checkpoint to `out_path` (the last to `<stem>.last.pt`).
+
+    Returns the history: per-epoch loss, validation scores, learning rate and seconds.
+    """
+    if params.threads:
+        torch.set_num_threads(params.threads)
+    torch.manual_seed(params.seed)
+    np.random.seed(params.seed)
+    random.seed(params.seed)
+    device = default_device()
+    classes = get_label_set(label_set).classes
+    in_ch = 3 + (train_data.extra.shape[-1] if train_data.extra is not None else 0)
+    spec = spec or ModelSpec(arch=params.arch, encoder=params.encoder, in_channels=in_ch, num_classes=len(classes))
+    model = build_model(spec)
+    weights_file = load_encoder_weights(model, spec, params.weights)
+    model.to(device)
+
+    dataset = CropDataset(train_data.images, train_data.masks, label_set, train_data.extra, extra_label_set,
+                          augment=params.augment)
+    dataset.seed(params.seed)
+    generator = torch.Generator().manual_seed(params.seed)
+    loader = DataLoader(dataset, batch_size=params.batch_size, shuffle=True, drop_last=len(dataset) > params.batch_size,
+                        num_workers=params.num_workers, worker_init_fn=_worker_init if params.num_workers else None,
+                        generator=generator, persistent_workers=params.num_workers > 0)
+    cw = label_frequency_weights(train_data.masks, len(classes)).to(device) if params.class_weights else None
+    criterion = WeightedLoss(params.loss, len(classes), cw)
+    optimizer = make_optimizer(model, params)
+    steps_per_epoch = len(loader)
+    total = params.epochs * steps_per_epoch
+    if params.max_steps:
+        total = min(total, params.max_steps)
+    warmup = int(params.warmup_epochs * steps_per_epoch)
+
+    meta = {**(meta or {}), "label_set": label_set, "classes": list(classes), "input_size": int(train_data.images.shape[1]),
+            "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "train_params": asdict(params),
+            "init_weights": weights_file, "extra_label_set": extra_label_set}
+    history: list[dict] = []
+    best, best_epoch, step = -math.inf, -1, 0
+    last_path = out_path.with_name(out_path.stem + ".last.pt")
+    t_start = time.time()
+    bar = tqdm(total=total, desc=f"train {out_path.stem}", unit="step", dynamic_ncols=True)
+    for epoch in range(params.epochs):
+        model.train()
+        t0, losses = time.time(), []
+        for x, y in loader:
+            for g in optimizer.param_groups:
+                g["lr"] = params.lr * lr_factor(step, total, warmup, params.schedule)
+            x, y = x.to(device), y.to(device)
+            loss = criterion(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            step += 1
+            bar.update(1)
+            bar.set_postfix(epoch=epoch, loss=f"{np.mean(losses[-20:]):.3f}", best_f1=f"{best:.3f}")
+            if step >= total:
+                break
+        # An empty validation set gives NaN scores; the best checkpoint then follows the training loss.
+        val, _ = evaluate_crops(model, val_data.images, val_data.masks, classes, val_data.extra, device)
+        record = {"epoch": epoch, "step": step, "loss": float(np.mean(losses)) if losses else float("nan"),
+                  "val_mean_f1": val["mean_f1"], "val_pixel_accuracy": val.get("pixel_accuracy", float("nan")),
+                  "lr": optimizer.param_groups[0]["lr"], "seconds": time.time() - t0,
+                  **{f"val_f1_{c}": v for c, v in val["f1"].items()}}
+        history.append(record)
+        score = val["mean_f1"] if not math.isnan(val["mean_f1"]) else -record["loss"]
+        if score > best:
+            best, best_epoch = score, epoch
+            save_checkpoint(out_path, model, spec, {**meta, "epoch": epoch, "val": val})
+        if on_epoch:
+            on_epoch(epoch, record)
+        log.info("epoch %d: loss %.4f, val mean F1 %.4f", epoch, record["loss"], val["mean_f1"])
+        if step >= total or (params.patience and epoch - best_epoch >= params.patience):
+            break
+    bar.close()
+    save_checkpoint(last_path, model, spec, {**meta, "epoch": history[-1]["epoch"] if history else -1})
+    return {"history": history, "best_epoch": best_epoch, "best_val_mean_f1": best, "steps": step,
+            "seconds": time.time() - t_start, "parameters": sum(p.numel() for p in model.parameters()),
+            "init_weights": weights_file}

@@ -1,0 +1,79 @@
+"""Models and the training loop: every architecture trains a step, runs are reproducible."""
+
+import numpy as np
+import pytest
+import torch
+
+from faceparse.errors import FaceparseDataError
+from faceparse.models import (ARCHITECTURES, ENCODERS, ModelSpec, build_model, count_parameters,
+                              load_checkpoint, load_encoder_weights, resolve_imagenet_weights)
+from faceparse.train import TrainData, TrainParams, lr_factor, train
+
+
+def _data(n=6, size=64, seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
+    masks = np.zeros((n, size, size), np.uint8)
+    masks[:, size // 4: 3 * size // 4, size // 4: 3 * size // 4] = 1
+    masks[:, : size // 8] = 2
+    images[masks == 1] = (220, 180, 150)
+    return TrainData(images, masks)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_every_architecture_trains_one_step(arch, encoder, tmp_path):
+    if arch == "compact" and encoder != ENCODERS[0]:
+        pytest.skip("the compact model has no encoder choice")
+    data = _data(n=4)
+    p = TrainParams(arch=arch, encoder=encoder, weights="none", epochs=1, batch_size=2, max_steps=1,
+                    num_workers=0, augment={})
+    out = tmp_path / "m.pt"
+    result = train(p, "fasseg6", data, _data(n=2, seed=1), out)
+    assert result["steps"] == 1
+    model, meta = load_checkpoint(out)
+    with torch.no_grad():
+        y = model(torch.zeros(1, 3, 64, 64))
+    assert y.shape == (1, 6, 64, 64)
+    assert meta["label_set"] == "fasseg6" and meta["input_size"] == 64
+
+
+def test_compact_model_is_under_two_million_parameters():
+    n = count_parameters(build_model(ModelSpec(arch="compact", num_classes=19)))
+    assert n <= 2_000_000
+    assert n > 100_000  # a real network, not a stub
+
+
+def test_two_runs_with_the_same_seed_give_the_same_metrics(tmp_path):
+    p = TrainParams(arch="compact", weights="none", epochs=2, batch_size=2, num_workers=1, lr=0.01)
+    a = train(p, "fasseg6", _data(), _data(n=3, seed=2), tmp_path / "a.pt")
+    b = train(p, "fasseg6", _data(), _data(n=3, seed=2), tmp_path / "b.pt")
+    assert [h["loss"] for h in a["history"]] == [h["loss"] for h in b["history"]]
+    assert [h["val_mean_f1"] for h in a["history"]] == [h["val_mean_f1"] for h in b["history"]]
+    c = train(TrainParams(**{**p.__dict__, "seed": 1}), "fasseg6", _data(), _data(n=3, seed=2), tmp_path / "c.pt")
+    assert [h["loss"] for h in a["history"]] != [h["loss"] for h in c["history"]]
+
+
+def test_imagenet_weights_resolve_by_sha256_and_load():
+    path = resolve_imagenet_weights("mobilenet_v2")
+    spec = ModelSpec(arch="Unet", encoder="mobilenet_v2")
+    model = build_model(spec)
+    load_encoder_weights(model, spec, "imagenet")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    # the first conv of the encoder now holds torchvision's ImageNet kernel
+    assert torch.equal(model.encoder.state_dict()["features.0.0.weight"], state["features.0.0.weight"])
+
+
+def test_weights_that_do_not_fit_the_encoder_fail_clearly(tmp_path):
+    path = resolve_imagenet_weights("mobilenet_v2")
+    spec = ModelSpec(arch="Unet", encoder="resnet18")
+    with pytest.raises(FaceparseDataError, match="does not fit encoder resnet18"):
+        load_encoder_weights(build_model(spec), spec, str(path))
+
+
+def test_warmup_then_cosine():
+    assert lr_factor(0, 100, 10, "cosine") == pytest.approx(0.1)
+    assert lr_factor(9, 100, 10, "cosine") == pytest.approx(1.0)
+    assert lr_factor(10, 100, 10, "cosine") == pytest.approx(1.0)
+    assert lr_factor(55, 100, 10, "cosine") == pytest.approx(0.5)
+    assert lr_factor(100, 100, 10, "cosine") == pytest.approx(0.0)
