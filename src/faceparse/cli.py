@@ -1,0 +1,253 @@
+"""The `faceparse` command: score a model on any dataset folder, segment photos, profile faces.
+
+    faceparse evaluate --model models/main.pt --dataset fasseg --root ../shared/data/fasseg --split test --out eval/
+    faceparse predict  --model models/main.pt photos/ --out predictions/
+    faceparse profile  --model models/main.pt photos/ --out profile.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from faceparse.errors import FaceparseError
+
+log = logging.getLogger("faceparse")
+
+
+def _predictor(args):
+    from faceparse.predict import Predictor
+
+    return Predictor(Path(args.model), Path(args.adapter) if args.adapter else None, tta=not args.no_tta,
+                     target_label_set=args.label_set)
+
+
+def _json_clean(value):
+    if isinstance(value, dict):
+        return {str(k): _json_clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def cmd_evaluate(args) -> int:
+    from faceparse.align import align_sample, warp_image
+    from faceparse.datasets import get_reader, read_image
+    from faceparse.evaluate import score_photos
+    from faceparse.labels import convert, get_label_set
+    from faceparse.metrics import plot_confusion, plot_f1_bars
+    from faceparse.prepare import fit_mask
+
+    predictor = _predictor(args)
+    options = json.loads(args.options) if args.options else {}
+    reader = get_reader(args.dataset, **options)
+    samples = reader.samples(Path(args.root))
+    splits = sorted({s.split for s in samples})
+    if args.split and splits != [""]:
+        samples = [s for s in samples if s.split == args.split]
+        if not samples:
+            raise FaceparseError(f"{args.root}: no photos in split {args.split!r}; splits found: {splits}")
+    samples = [s for s in samples if s.mask is not None]
+    target = predictor.label_set
+    skipped: list[str] = []
+
+    def items():
+        for s in samples:
+            try:
+                image = read_image(s.image)
+                mask, _ = reader.read_mask(s)
+                mask, _ = fit_mask(mask, image.shape, s.mask)
+            except FaceparseError as err:
+                if not args.skip_bad:
+                    raise
+                log.warning("not evaluated: %s", err)
+                skipped.append(f"{s.id}: {err}")
+                continue
+            alignment = align_sample(image, reader.read_landmarks(s), predictor.finder, predictor.align_params)
+            yield s.id, s.pose, convert(mask, reader.vocabulary, target), warp_image(image, alignment.matrix, predictor.size), alignment.matrix
+
+    result = score_photos(predictor, items(), len(samples), bootstrap=args.bootstrap, seed=0, not_evaluated=skipped)
+    result.summary["not_evaluated"] = skipped
+    result.summary["n_not_evaluated"] = len(skipped)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {"model": str(args.model), "adapter": args.adapter, "dataset": args.dataset, "root": str(args.root),
+               "split": args.split, "label_set": target, **result.summary}
+    (out / "metrics.json").write_text(json.dumps(_json_clean(summary), indent=2) + "\n")
+    result.per_image.to_csv(out / "per_image.csv", index=False)
+    classes = get_label_set(target).classes
+    plot_confusion(result.confusion, classes, out / "confusion.png")
+    plot_f1_bars(result.summary["f1"], out / "f1.png")
+    print(f"{len(samples) - len(skipped)} photos: pixel accuracy {summary['pixel_accuracy']:.4f}, "
+          f"mean F1 {summary['mean_f1']:.4f}, mean IoU {summary['mean_iou']:.4f} -> {out / 'metrics.json'}")
+    for c in classes:
+        print(f"  {c:<16} F1 {summary['f1'][c]:.4f}  IoU {summary['iou'][c]:.4f}")
+    return 0
+
+
+def _photos(inputs: list[str]) -> list[Path]:
+    from faceparse.datasets.base import IMAGE_SUFFIXES
+
+    photos: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            photos += sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES)
+        elif p.is_file():
+            photos.append(p)
+        else:
+            raise FaceparseError(f"{p}: no such file or folder")
+    if not photos:
+        raise FaceparseError(f"no photos found in {', '.join(inputs)}")
+    return photos
+
+
+def segment_photo(predictor, image: np.ndarray):
+    """Label map, confidence and faces of one photo, at its original size.
+
+    Each face is predicted on its own crop; where crops overlap their probabilities are averaged,
+    and pixels outside every crop are background.
+    """
+    import cv2
+
+    from faceparse.align import align_whole_image, unwarp_probs, warp_image
+
+    faces = predictor.align(image) or [align_whole_image(image.shape, predictor.align_params)]
+    h, w = image.shape[:2]
+    k = len(predictor.classes)
+    acc = np.zeros((k, h, w), np.float32)
+    weight = np.zeros((h, w), np.float32)
+    for face in faces:
+        crop = warp_image(image, face.matrix, predictor.size)
+        probs = predictor.crop_probs(crop[None])[0]
+        inside = cv2.warpAffine(np.ones((predictor.size, predictor.size), np.float32), face.matrix, (w, h),
+                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0.0)
+        acc += unwarp_probs(probs, face.matrix, (h, w)) * inside
+        weight += inside
+    acc[0] += weight == 0
+    probs = acc / np.maximum(weight, 1e-6)[None]
+    probs[:, weight == 0] = 0
+    probs[0, weight == 0] = 1
+    return probs.argmax(0).astype(np.uint8), probs.max(0), faces
+
+
+def cmd_predict(args) -> int:
+    import cv2
+    from tqdm import tqdm
+
+    from faceparse.datasets import read_image
+    from faceparse.evaluate import colourise
+
+    predictor = _predictor(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for photo in tqdm(_photos(args.inputs), desc="predict", unit="photo", dynamic_ncols=True):
+        image = read_image(photo)
+        labels, confidence, faces = segment_photo(predictor, image)
+        stem = photo.stem
+        cv2.imwrite(str(out / f"{stem}_labels.png"), labels)
+        overlay = (0.55 * image + 0.45 * colourise(labels, predictor.label_set)).astype(np.uint8)
+        cv2.imwrite(str(out / f"{stem}_overlay.jpg"), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
+        if args.confidence:
+            cv2.imwrite(str(out / f"{stem}_confidence.png"), np.round(confidence * 255).astype(np.uint8))
+        rows.append({"photo": str(photo), "width": image.shape[1], "height": image.shape[0],
+                     "faces": sum(f.face_found for f in faces), "align_method": faces[0].method,
+                     "mean_confidence": float(confidence.mean())})
+    import pandas as pd
+
+    pd.DataFrame(rows).to_csv(out / "predictions.csv", index=False)
+    (out / "classes.json").write_text(json.dumps(list(predictor.classes)) + "\n")
+    print(f"{len(rows)} photos -> {out} (label maps: class index per pixel, classes in classes.json)")
+    return 0
+
+
+def cmd_profile(args) -> int:
+    from faceparse.profile import ProfileParams
+    from faceparse.profiling import profile_photos
+
+    predictor = _predictor(args)
+    params = ProfileParams(patch_size_fraction=args.patch_fraction, brow=args.fwhr_top)
+    table = profile_photos(predictor, _photos(args.inputs), params)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    print(f"{len(table)} faces from {table['photo'].nunique()} photos -> {out}")
+    return 0
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="a trained model, e.g. models/main.pt")
+    p.add_argument("--adapter", help="a label adapter reading this model's softmax, e.g. models/adapter.pt")
+    p.add_argument("--label-set", help="project predictions onto this label set (e.g. fasseg6)")
+    p.add_argument("--no-tta", action="store_true", help="no flip test-time augmentation")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="faceparse", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    from faceparse.datasets import READERS
+
+    e = sub.add_parser("evaluate", help="score a model on a labelled dataset folder",
+                       description="Score a model on a dataset in its original layout. Faces are found and "
+                       "aligned as in training; predictions are warped back and scored at each photo's original "
+                       "resolution with one confusion matrix over all photos. Writes metrics.json, per_image.csv, "
+                       "confusion.png and f1.png into --out.")
+    _model_args(e)
+    e.add_argument("--dataset", required=True, choices=sorted(READERS), help="the folder's format")
+    e.add_argument("--root", required=True, help="the dataset folder")
+    e.add_argument("--split", default="test", help="which split to score when the dataset has splits (default: test)")
+    e.add_argument("--options", help='reader options as JSON, e.g. \'{"versions": ["V2"]}\'')
+    e.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the mean-F1 interval")
+    e.add_argument("--skip-bad", action="store_true", help="record unreadable photos as not evaluated instead of stopping")
+    e.add_argument("--out", required=True, help="output folder")
+    e.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="label maps and overlays for photos",
+                       description="Find each face, segment it and write, per photo at its original size: "
+                       "<name>_labels.png (class index per pixel), <name>_overlay.jpg and, with --confidence, "
+                       "<name>_confidence.png (max softmax x 255).")
+    _model_args(p)
+    p.add_argument("inputs", nargs="+", help="photos or folders of photos")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--confidence", action="store_true", help="also write per-pixel confidence maps")
+    p.set_defaults(func=cmd_predict)
+
+    r = sub.add_parser("profile", help="skin colour (CIE L*a*b*, ITA) and fWHR per face",
+                       description="Measure every face in the photos: cheek and forehead CIE L*a*b* (D65) on "
+                       "predicted skin, ITA and its category, fWHR, with quality flags. One CSV row per face.")
+    _model_args(r)
+    r.add_argument("inputs", nargs="+", help="photos or folders of photos")
+    r.add_argument("--out", required=True, help="output CSV file")
+    r.add_argument("--fwhr-top", choices=["brow", "eyelid"], default="brow", help="upper end of the face height")
+    r.add_argument("--patch-fraction", type=float, default=0.35, help="cheek patch side / inter-ocular distance")
+    r.set_defaults(func=cmd_profile)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return args.func(args)
+    except (FaceparseError, ValueError) as err:
+        print(f"faceparse {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Score a model on a test split the way the field compares models: one confusion matrix over the
+whole split, at each photo's original label resolution (probabilities warped back through the
+stored alignment, then argmax), label 255 ignored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from faceparse.align import unwarp_probs
+from faceparse.datasets import read_image, read_index_mask
+from faceparse.labels import IGNORE, get_label_set
+from faceparse.metrics import bootstrap_mean_f1, confusion_matrix, scores
+from faceparse.predict import Predictor
+
+
+@dataclass
+class SplitResult:
+    summary: dict
+    confusion: np.ndarray                      # (K, K) over the whole split
+    per_image: pd.DataFrame                    # id, pose, mean_f1 per scored photo
+    per_image_cms: np.ndarray = field(repr=False)
+
+
+Item = tuple[str, str, np.ndarray, np.ndarray, np.ndarray]  # id, pose, truth (H, W), crop (S, S, 3), affine (2, 3)
+
+
+def score_photos(predictor: Predictor, items: Iterable[Item], n: int, bootstrap: int = 1000, seed: int = 0,
+                 not_evaluated: Sequence[str] = ()) -> SplitResult:
+    """Score `n` photos: each prediction is warped back to its truth's resolution, then counted.
+
+    `not_evaluated` names photos that could not be scored (unreadable, skipped): they are counted
+    in the summary, never silently dropped.
+    """
+    classes = predictor.classes
+    k = len(classes)
+    cms, ids, poses = [], [], []
+    for photo_id, pose, truth, crop, affine in tqdm(items, total=n, desc="evaluate", unit="photo",
+                                                   dynamic_ncols=True, leave=False):
+        probs = predictor.crop_probs(crop[None])[0]
+        full = unwarp_probs(probs, affine, truth.shape)
+        cms.append(confusion_matrix(truth, full.argmax(0).astype(np.uint8), k))
+        ids.append(photo_id)
+        poses.append(pose)
+    cms_arr = np.stack(cms) if cms else np.zeros((0, k, k), np.int64)
+    total = cms_arr.sum(0)
+    s = scores(total, classes)
+    lo, hi = bootstrap_mean_f1(cms_arr, n_boot=bootstrap, seed=seed) if bootstrap and len(cms) else (np.nan, np.nan)
+    per_image = pd.DataFrame({"id": ids, "pose": poses, "mean_f1": [scores(c, classes)["mean_f1"] for c in cms_arr]})
+    summary = {
+        "n_images": len(cms), "n_not_evaluated": len(not_evaluated), "not_evaluated": list(not_evaluated),
+        "pixel_accuracy": s["pixel_accuracy"], "mean_f1": s["mean_f1"], "mean_f1_ci95": [lo, hi],
+        "mean_iou": s["mean_iou"], "mean_f1_fg": s["mean_f1_fg"], "mean_iou_fg": s["mean_iou_fg"],
+        "f1": s["f1"], "iou": s["iou"], "precision": s["precision"], "recall": s["recall"],
+    }
+    pose_values = sorted({p for p in poses if p != ""}, key=_pose_key)
+    if pose_values:
+        pose_arr = np.asarray(poses)
+        summary["mean_f1_by_pose"] = {p: scores(cms_arr[pose_arr == p].sum(0), classes)["mean_f1"] for p in pose_values}
+    return SplitResult(summary=summary, confusion=total, per_image=per_image, per_image_cms=cms_arr)
+
+
+def _pose_key(p: str):
+    try:
+        return (0, float(p), "")
+    except ValueError:
+        return (1, 0.0, p)
+
+
+def evaluate_split(predictor: Predictor, rows: pd.DataFrame, crops: np.ndarray, affines: np.ndarray,
+                   repo_root: Path, bootstrap: int = 1000, seed: int = 0) -> SplitResult:
+    """`rows`: the aligned manifest rows of one split; `crops`/`affines`: that dataset's arrays."""
+    ok = rows[rows["index"] >= 0]
+    items = ((r["id"], r["pose"], read_index_mask(repo_root / r["label"]), crops[r["index"]], affines[r["index"]])
+             for _, r in ok.iterrows())
+    return score_photos(predictor, items, len(ok), bootstrap, seed,
+                        not_evaluated=rows.loc[rows["index"] < 0, "id"].tolist())
+
+
+def colourise(labels: np.ndarray, label_set: str) -> np.ndarray:
+    """`(H, W) uint8` label map -> `(H, W, 3) uint8` colours (ignore = grey)."""
+    pal = np.zeros((256, 3), np.uint8)
+    pal[:] = 128
+    p = get_label_set(label_set).palette()
+    pal[: len(p)] = p
+    return pal[labels]
+
+
+def overlay_panel(image: np.ndarray, truth: np.ndarray, pred: np.ndarray, label_set: str, height: int = 256) -> np.ndarray:
+    """Photo | truth | prediction | errors (wrong pixels in magenta over the dimmed photo), side by side."""
+    wrong = (truth != pred) & (truth != IGNORE)
+    errors = (image * 0.4).astype(np.uint8)
+    errors[wrong] = (255, 0, 255)
+    panels = [image, colourise(truth, label_set), colourise(pred, label_set), errors]
+    scale = height / image.shape[0]
+    size = (max(1, round(image.shape[1] * scale)), height)
+    resized = [cv2.resize(p, size, interpolation=cv2.INTER_AREA if i == 0 else cv2.INTER_NEAREST)
+               for i, p in enumerate(panels)]
+    return np.concatenate(resized, axis=1)
+
+
+def predict_label_map(predictor: Predictor, crop: np.ndarray, affine: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    probs = predictor.crop_probs(crop[None])[0]
+    return unwarp_probs(probs, affine, shape).argmax(0).astype(np.uint8)
+
+
+def write_overlays(predictor: Predictor, result: SplitResult, rows: pd.DataFrame, crops: np.ndarray,
+                   affines: np.ndarray, repo_root: Path, out_dir: Path, prefix: str, n: int) -> list[Path]:
+    """The `n` best and `n` worst photos of the split (by per-photo mean F1) as overlay panels."""
+    by_id = rows.set_index("id")
+    ranked = result.per_image.dropna(subset=["mean_f1"]).sort_values("mean_f1")["id"].tolist()
+    picks = [("worst", i) for i in ranked[:n]] + [("best", i) for i in ranked[::-1][:n]]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for rank, (kind, photo_id) in enumerate(picks):
+        r = by_id.loc[photo_id]
+        image = read_image(repo_root / r["image"])
+        truth = read_index_mask(repo_root / r["label"])
+        pred = predict_label_map(predictor, crops[r["index"]], affines[r["index"]], truth.shape)
+        path = out_dir / f"{prefix}_{kind}{rank % n + 1}.jpg"
+        cv2.imwrite(str(path), cv2.cvtColor(overlay_panel(image, truth, pred, predictor.label_set), cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_JPEG_QUALITY, 85])
+        paths.append(path)
+    return paths
