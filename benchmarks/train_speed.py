@@ -1,0 +1,95 @@
+"""Training and inference speed of the default model, side by side in one run.
+
+faceparse's training loop (augmentation in a DataLoader worker, the study's loss, schedule and
+validation bookkeeping) against a minimal plain-PyTorch loop over the same crops as pre-built
+tensors, for the same number of steps. Writes samples per second for both and their ratio
+(`train_overhead_ratio`, faceparse over plain) plus inference images per second at batch 1 and 16
+to metrics/bench.json. Uses the aligned FASSEG crops of `dvc repro` when present, else random crops.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from _bench import ROOT, record  # noqa: E402
+
+from faceparse.models import ModelSpec, build_model  # noqa: E402
+from faceparse.train import TrainData, TrainParams, WeightedLoss, model_input, train  # noqa: E402
+
+STEPS = 24
+
+
+def crops(size: int, n: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    path = ROOT / "data/aligned/fasseg.npz"
+    if path.exists():
+        with np.load(path) as z:
+            if z["images"].shape[1] == size:
+                return z["images"][:n], z["labels"][:n]
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8), rng.integers(0, 6, (n, size, size), dtype=np.uint8)
+
+
+def plain_loop(spec: ModelSpec, p: TrainParams, x: torch.Tensor, y: torch.Tensor) -> float:
+    torch.manual_seed(0)
+    model = build_model(spec)
+    opt = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+    loss_fn = WeightedLoss(p.loss, spec.num_classes, None)
+    model.train()
+    t0 = time.perf_counter()
+    for step in range(STEPS):
+        i = (step * p.batch_size) % (len(x) - p.batch_size + 1)
+        loss = loss_fn(model(x[i:i + p.batch_size]), y[i:i + p.batch_size])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return STEPS * p.batch_size / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    size = int(params["align"]["size"])
+    cfg = {k: v for k, v in params["train"]["main"].items() if k not in ("datasets", "label_set")}
+    p = TrainParams.from_dict({**cfg, "weights": "none", "epochs": 1000, "max_steps": STEPS})
+    images, masks = crops(size)
+    spec = ModelSpec(arch=p.arch, encoder=p.encoder, num_classes=6)
+    torch.set_num_threads(torch.get_num_threads())
+
+    plain = plain_loop(spec, p, model_input(images, None), torch.from_numpy(masks).long())
+    t0 = time.perf_counter()
+    out = Path("/tmp/faceparse_bench_model.pt")
+    result = train(p, "fasseg6", TrainData(images, masks), TrainData(images[:0], masks[:0]), out, spec=spec)
+    ours = result["steps"] * p.batch_size / result["seconds"]
+
+    model = build_model(spec).eval()
+    infer = {}
+    with torch.no_grad():
+        for batch in (1, 16):
+            x = model_input(images[:batch], None)
+            model(x)  # warm-up
+            reps = 8 if batch == 1 else 2
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                model(x)
+            infer[batch] = reps * batch / (time.perf_counter() - t0)
+    results = {
+        "train_samples_per_second_faceparse": round(ours, 3),
+        "train_samples_per_second_plain": round(plain, 3),
+        "train_overhead_ratio": round(ours / plain, 3),
+        "train_benchmark": f"{p.arch}/{p.encoder} at {size} px, batch {p.batch_size}, {STEPS} steps each",
+        "inference_images_per_second_batch1": round(infer[1], 3),
+        "inference_images_per_second_batch16": round(infer[16], 3),
+    }
+    record(results)
+    for k, v in results.items():
+        print(f"{k}: {v}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Stage `evaluate`: every model of the study on every test split, scored at original resolution.
+
+Writes metrics/evaluate.json shaped {model: {split: {pixel_accuracy, mean_f1, mean_iou, f1: {...}}}},
+confusion-matrix and F1 plots under metrics/plots/, and overlays of the best and worst photos.
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from _common import ROOT, get, setup, write_json
+
+from faceparse import tracking
+from faceparse.aligned import load_arrays
+from faceparse.evaluate import evaluate_split, write_overlays
+from faceparse.metrics import plot_confusion, plot_f1_bars
+from faceparse.predict import Predictor
+
+
+def predictor_for(name: str, label_set: str, tta: bool) -> Predictor:
+    """'main' -> models/main.pt; 'synthetic+adapter' -> the synthetic model read by models/adapter.pt."""
+    base, _, adapter = name.partition("+")
+    return Predictor(ROOT / "models" / f"{base}.pt", ROOT / "models" / f"{adapter}.pt" if adapter else None,
+                     tta=tta, target_label_set=label_set)
+
+
+def main() -> None:
+    params = setup()
+    cfg = get(params, "evaluate")
+    label_set = get(params, "prepare.label_set")
+    manifest = pd.read_csv(ROOT / "data/aligned/manifest.csv", keep_default_na=False)
+    plots = ROOT / "metrics/plots/evaluate"
+    results, confusions = {}, {}
+    with tracking.run("evaluate", ROOT) as t:
+        t.params(cfg)
+        for model in cfg["models"]:
+            predictor = predictor_for(model, label_set, bool(cfg["tta"]))
+            results[model] = {}
+            for split in cfg["splits"]:
+                dataset, _, split_name = split.partition("/")
+                rows = manifest[(manifest["dataset"] == dataset) & (manifest["split"] == split_name)]
+                arrays = load_arrays(ROOT / "data/aligned", dataset)
+                r = evaluate_split(predictor, rows, arrays["images"], arrays["affines"], ROOT,
+                                   int(cfg["bootstrap"]), int(cfg["seed"]))
+                results[model][split] = r.summary
+                tag = f"{model}_{split}".replace("/", "_").replace("+", "_")
+                confusions[f"{model}/{split}"] = {"classes": list(predictor.classes), "matrix": r.confusion.tolist()}
+                plot_confusion(r.confusion, predictor.classes, plots / f"confusion_{tag}.png")
+                plot_f1_bars(r.summary["f1"], plots / f"f1_{tag}.png")
+                if cfg["overlays"] and split == cfg["splits"][0]:
+                    write_overlays(predictor, r, rows, arrays["images"], arrays["affines"], ROOT,
+                                   plots / "overlays", tag, int(cfg["overlays"]))
+                t.metrics({f"{tag}.{k}": v for k, v in r.summary.items() if isinstance(v, float)})
+                print(f"{model:>20} {split:<24} pixel acc {r.summary['pixel_accuracy']:.4f}  "
+                      f"mean F1 {r.summary['mean_f1']:.4f}  mean IoU {r.summary['mean_iou']:.4f}")
+        write_json("metrics/evaluate.json", results)
+        write_json("metrics/confusion.json", confusions)
+        t.artifact(ROOT / "metrics/evaluate.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""The whole study reruns from `dvc repro`: a temporary copy of the project with shrunken params
+(a handful of photos, 64 px crops, one epoch) runs every stage on the real data mirror, a second
+`dvc repro` does nothing, and an experiment's per-class changes show in `dvc metrics diff`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+DVC = [sys.executable, "-m", "dvc"]
+
+
+def _run(cmd: list[str], cwd: Path, env: dict) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout + proc.stderr
+
+
+def shrink(params: dict) -> dict:
+    for d in params["prepare"]["datasets"].values():
+        d["limit"] = 4
+    params["align"]["size"] = 64
+    for m in params["train"].values():
+        m.update(epochs=1, batch_size=2, num_workers=0, weights="none", arch="compact")
+    params["adapt"].update(epochs=1, batch_size=2)
+    params["evaluate"].update(bootstrap=20, overlays=1)
+    params["profile"]["limit"] = 4
+    return params
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, mirror):
+    work = tmp_path_factory.mktemp("study")
+    for name in ("dvc.yaml", "params.yaml", "stages", "src", ".dvc/config", ".dvcignore", ".gitignore"):
+        src = ROOT / name
+        if not src.exists():
+            continue
+        dst = work / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dst)
+    params = shrink(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {**os.environ, "FACEPARSE_MIRROR": str(mirror), "DVC_NO_ANALYTICS": "1",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    for cmd in (["git", "init", "-q"], ["git", "config", "user.email", "t@example.org"], ["git", "config", "user.name", "t"]):
+        _run(cmd, work, env)
+    _run(DVC + ["init", "-q", "--force"], work, env) if not (work / ".dvc" / "config").exists() else None
+    out = _run(DVC + ["repro"], work, env)
+    return work, env, out
+
+
+def test_every_stage_writes_real_outputs(study):
+    work, _, _ = study
+    evaluation = json.loads((work / "metrics/evaluate.json").read_text())
+    assert set(evaluation) == {"main", "synthetic", "synthetic+adapter"}
+    for model in evaluation.values():
+        s = model["fasseg/test"]
+        assert s["n_images"] == 4
+        assert 0.0 <= s["pixel_accuracy"] <= 1.0
+        assert set(s["f1"]) == {"background", "skin", "hair", "eyes", "nose", "mouth"}
+    manifest = (work / "data/prepared/manifest.csv").read_text().splitlines()
+    assert manifest[0].startswith("id,dataset,split,subject,pose,image,label")
+    for name in ("main", "synthetic", "adapter"):
+        assert (work / "models" / f"{name}.pt").stat().st_size > 10_000
+    assert (work / "metrics/report.md").read_text().count("|") > 20
+    assert (work / "data/report/report.html").stat().st_size > 10_000
+    profile = (work / "data/profile/profile.csv").read_text().splitlines()
+    assert len(profile) >= 2
+    assert (work / "dvc.lock").exists()
+
+
+def test_second_repro_does_nothing(study):
+    work, env, _ = study
+    out = _run(DVC + ["repro"], work, env)
+    assert "Running stage" not in out
+
+
+def test_experiment_shows_per_class_changes(study):
+    work, env, _ = study
+    _run(["git", "add", "-A"], work, env)
+    _run(["git", "commit", "-qm", "baseline"], work, env)
+    _run(DVC + ["exp", "run", "-S", "train.main.lr=0.01"], work, env)
+    diff = _run(DVC + ["metrics", "diff", "--json"], work, env)
+    changes = json.loads(diff)["metrics/evaluate.json"]
+    per_class = [k for k in changes if k.startswith("main.fasseg/test.f1.")]
+    assert per_class, f"no per-class F1 in the diff: {sorted(changes)[:10]}"
