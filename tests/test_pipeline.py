@@ -91,7 +91,7 @@ def test_experiment_shows_per_class_changes(study):
     work, env, _ = study
     _run(["git", "add", "-A"], work, env)
     _run(["git", "commit", "-qm", "baseline"], work, env)
-    _run(DVC + ["exp", "run", "-S", "train.main.lr=0.01"], work, env)
+    _run(DVC + ["exp", "run", "-S", "train.main.arch=FPN"], work, env)
     diff = _run(DVC + ["metrics", "diff", "--json"], work, env)
     changes = json.loads(diff)["metrics/evaluate.json"]
     per_class = [k for k in changes if k.startswith("main.fasseg/test.f1.")]
