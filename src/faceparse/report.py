@@ -119,18 +119,10 @@ def to_markdown(sections: list[tuple[str, str, Any]], image_base: Path) -> str:
         if kind == "text":
             lines += [f"## {title}", "", content, ""]
         elif kind == "table":
-            lines += [f"### {title}", "", content.to_markdown(index=False) if _has_tabulate() else _md_table(content), ""]
+            lines += [f"### {title}", "", _md_table(content), ""]
         else:
             lines += [f"![{title}]({Path(content).relative_to(image_base).as_posix()})", ""]
     return "\n".join(lines)
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-        return True
-    except ImportError:
-        return False
 
 
 def _md_table(df: pd.DataFrame) -> str:
@@ -158,5 +150,11 @@ def to_html(sections: list[tuple[str, str, Any]]) -> str:
             data = base64.b64encode(path.read_bytes()).decode()
             parts.append(f"<figure><img alt='{html.escape(title)}' src='data:{mime};base64,{data}'>"
                          f"<figcaption>{html.escape(title)}</figcaption></figure>")
+    # Once loaded, the page records on <body> how many images decoded and how many tables it holds,
+    # so a headless browser's DOM dump shows whether the page rendered whole.
+    parts.append("<script>window.addEventListener('load',function(){var b=document.body,i=document.images,n=0;"
+                 "for(var k=0;k<i.length;k++){if(i[k].complete&&i[k].naturalWidth>0)n++;}"
+                 "b.setAttribute('data-images-loaded',n);b.setAttribute('data-images',i.length);"
+                 "b.setAttribute('data-tables',document.getElementsByTagName('table').length);});</script>")
     parts.append("</body></html>")
     return "\n".join(parts)
