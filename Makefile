@@ -12,6 +12,10 @@ ifeq ($(origin FACEPARSE_MIRROR), undefined)
   endif
 endif
 
+# Stage commands say `python`: make it the project's.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+export VIRTUAL_ENV := $(abspath $(VENV))
+
 # Nothing may phone home or hang on a machine without internet.
 export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
