@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -26,25 +25,10 @@ def setup() -> dict:
     return load_params(ROOT / "params.yaml")
 
 
-def _clean(value):
-    """JSON has no NaN: absent scores become null. NumPy scalars become Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float):
-        return None if value != value else round(value, 6)
-    return value
-
-
 def write_json(path: Path, data: dict) -> None:
-    path = ROOT / path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(_clean(data), indent=2) + "\n")
-    tmp.replace(path)
+    from faceparse.jsonio import write_json as _write
+
+    _write(ROOT / path, data)
 
 
 __all__ = ["ROOT", "get", "setup", "write_json"]

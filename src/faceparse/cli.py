@@ -27,28 +27,19 @@ def _predictor(args):
                      target_label_set=args.label_set)
 
 
-def _json_clean(value):
-    if isinstance(value, dict):
-        return {str(k): _json_clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    return value
-
-
 def cmd_evaluate(args) -> int:
     from faceparse.align import align_sample, warp_image
     from faceparse.datasets import get_reader, read_image
     from faceparse.evaluate import score_photos
+    from faceparse.jsonio import write_json
     from faceparse.labels import convert, get_label_set
     from faceparse.metrics import plot_confusion, plot_f1_bars
     from faceparse.prepare import fit_mask
 
     predictor = _predictor(args)
     options = json.loads(args.options) if args.options else {}
+    if not isinstance(options, dict):
+        raise FaceparseError(f"--options: expected a JSON object of reader options, found {args.options!r}")
     reader = get_reader(args.dataset, **options)
     samples = reader.samples(Path(args.root))
     splits = sorted({s.split for s in samples})
@@ -57,6 +48,8 @@ def cmd_evaluate(args) -> int:
         if not samples:
             raise FaceparseError(f"{args.root}: no photos in split {args.split!r}; splits found: {splits}")
     samples = [s for s in samples if s.mask is not None]
+    if not samples:  # scores over no photos would be NaN written as a success
+        raise FaceparseError(f"{args.root}: no labelled photos to score ({args.dataset} format)")
     target = predictor.label_set
     skipped: list[str] = []
 
@@ -82,7 +75,7 @@ def cmd_evaluate(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     summary = {"model": str(args.model), "adapter": args.adapter, "dataset": args.dataset, "root": str(args.root),
                "split": args.split, "label_set": target, **result.summary}
-    (out / "metrics.json").write_text(json.dumps(_json_clean(summary), indent=2) + "\n")
+    write_json(out / "metrics.json", summary)
     result.per_image.to_csv(out / "per_image.csv", index=False)
     classes = get_label_set(target).classes
     plot_confusion(result.confusion, classes, out / "confusion.png")
