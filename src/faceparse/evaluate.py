@@ -16,7 +16,10 @@ from tqdm import tqdm
 from faceparse.align import unwarp_probs
 from faceparse.datasets import read_image, read_index_mask
 from faceparse.labels import IGNORE, get_label_set
-from faceparse.metrics import bootstrap_mean_f1, confusion_matrix, scores
+from faceparse.metrics import bootstrap_mean_f1, confusion_matrix, protocol_summary, scores
+
+# The published summary each label set is compared by, in the papers that use it.
+PROTOCOL_OF_LABEL_SET = {"helen11": "helen_overall", "lapa11": "lapa", "celebamask19": "celebamask"}
 from faceparse.predict import Predictor
 
 
@@ -59,6 +62,9 @@ def score_photos(predictor: Predictor, items: Iterable[Item], n: int, bootstrap:
         "mean_iou": s["mean_iou"], "mean_f1_fg": s["mean_f1_fg"], "mean_iou_fg": s["mean_iou_fg"],
         "f1": s["f1"], "iou": s["iou"], "precision": s["precision"], "recall": s["recall"],
     }
+    protocol = PROTOCOL_OF_LABEL_SET.get(predictor.label_set)
+    if protocol and len(cms):
+        summary["protocol"] = {"name": protocol, **protocol_summary(total, classes, protocol)}
     pose_values = sorted({p for p in poses if p != ""}, key=_pose_key)
     if pose_values:
         pose_arr = np.asarray(poses)
