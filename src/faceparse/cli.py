@@ -74,7 +74,7 @@ def cmd_evaluate(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     summary = {"model": str(args.model), "adapter": args.adapter, "dataset": args.dataset, "root": str(args.root),
-               "split": args.split, "label_set": target, **result.summary}
+               "split": args.split if splits != [""] else "", "label_set": target, **result.summary}
     write_json(out / "metrics.json", summary)
     result.per_image.to_csv(out / "per_image.csv", index=False)
     classes = get_label_set(target).classes

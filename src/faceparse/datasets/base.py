@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,9 +61,16 @@ def get_reader(name: str, **options) -> DatasetReader:
     from faceparse.errors import FaceparseConfigError
 
     try:
-        return READERS[name](**options)
+        cls = READERS[name]
     except KeyError:
         raise FaceparseConfigError(f"unknown dataset format {name!r}; known: {sorted(READERS)}") from None
+    try:  # options come from users (CLI --options, params.yaml): a wrong name is a config error, not a crash
+        inspect.signature(cls).bind(**options)
+    except TypeError:
+        known = [p for p in inspect.signature(cls).parameters]
+        raise FaceparseConfigError(f"dataset format {name!r} takes the options {known or 'none'}; "
+                                   f"found {sorted(options)}") from None
+    return cls(**options)
 
 
 def read_image(path: Path | str) -> np.ndarray:
