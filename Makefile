@@ -45,6 +45,7 @@ test: setup
 bench: setup
 	$(PY) benchmarks/mask_conversion.py
 	$(PY) benchmarks/train_speed.py
+	$(PY) benchmarks/init_comparison.py
 
 clean-venv:
 	rm -rf $(VENV)
