@@ -34,7 +34,7 @@ def cmd_evaluate(args) -> int:
     from faceparse.jsonio import write_json
     from faceparse.labels import convert, get_label_set
     from faceparse.metrics import plot_confusion, plot_f1_bars
-    from faceparse.prepare import fit_mask
+    from faceparse.datasets.checks import fit_mask_to_image
 
     predictor = _predictor(args)
     options = json.loads(args.options) if args.options else {}
@@ -58,7 +58,7 @@ def cmd_evaluate(args) -> int:
             try:
                 image = read_image(s.image)
                 mask, _ = reader.read_mask(s)
-                mask, _ = fit_mask(mask, image.shape, s.mask)
+                mask, _ = fit_mask_to_image(mask, image.shape, s.mask)
             except FaceparseError as err:
                 if not args.skip_bad:
                     raise

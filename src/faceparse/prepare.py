@@ -14,6 +14,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from faceparse.datasets import Sample, get_reader, read_image
+from faceparse.datasets.checks import fit_mask_to_image
 from faceparse.errors import FaceparseConfigError, FaceparseDataError
 from faceparse.labels import convert, get_label_set
 
@@ -67,16 +68,6 @@ def _relative(path: Path | None, root: Path) -> str:
         return str(path)
 
 
-def fit_mask(mask: np.ndarray, shape: tuple[int, int], path: Path) -> tuple[np.ndarray, bool]:
-    """A mask of another size than its photo: resized nearest-neighbour when under 2% off, else an error."""
-    if mask.shape[:2] == shape[:2]:
-        return mask, False
-    dh, dw = abs(mask.shape[0] - shape[0]) / shape[0], abs(mask.shape[1] - shape[1]) / shape[1]
-    if max(dh, dw) >= 0.02:
-        raise FaceparseDataError(path, f"mask is {mask.shape[1]}x{mask.shape[0]} but its photo is {shape[1]}x{shape[0]}")
-    return cv2.resize(mask, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST), True
-
-
 def prepare_dataset(name: str, cfg: dict, raw_root: Path, out_dir: Path, label_set: str, seed: int,
                     on_error: str, repo_root: Path) -> pd.DataFrame:
     if on_error not in ("raise", "skip"):
@@ -110,9 +101,9 @@ def prepare_dataset(name: str, cfg: dict, raw_root: Path, out_dir: Path, label_s
             image = read_image(s.image)
             row["height"], row["width"] = image.shape[:2]
             mask, info = reader.read_mask(s)
-            mask, resized = fit_mask(mask, image.shape, s.mask)
+            mask, fitted = fit_mask_to_image(mask, image.shape, s.mask)
             row["off_palette_share"] = float(info.get("off_palette_share", 0.0))
-            row["mask_resized"] = resized
+            row["mask_resized"] = bool(fitted or info.get("mask_resized_from"))
             label_path = out_dir / "labels" / target / name / f"{s.id}.png"
             label_path.parent.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(label_path), convert(mask, native, target))
