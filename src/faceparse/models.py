@@ -59,7 +59,8 @@ class CompactNet(nn.Module):
 
     def __init__(self, in_channels: int = 3, classes: int = 6, widths: tuple[int, ...] = (24, 48, 96, 160, 256)) -> None:
         super().__init__()
-        stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]),
+        # A stride-2 stem: full-resolution convolutions dominate CPU time, and a face map needs none.
+        stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, 2, 1, bias=False), nn.BatchNorm2d(widths[0]),
                              nn.ReLU(inplace=True))
         self.down = nn.ModuleList([stem] + [nn.Sequential(_sep(widths[i], widths[i + 1], stride=2),
                                                           _sep(widths[i + 1], widths[i + 1]))
@@ -78,7 +79,7 @@ class CompactNet(nn.Module):
             skip = skips.pop()
             x = nn.functional.interpolate(x, size=skip.shape[2:], mode="bilinear", align_corners=False)
             x = block(torch.cat([x, skip], dim=1))
-        return self.head(x)
+        return nn.functional.interpolate(self.head(x), scale_factor=2, mode="bilinear", align_corners=False)
 
 
 ARCHITECTURES: dict[str, Callable[[ModelSpec], nn.Module]] = {
