@@ -46,6 +46,7 @@ bench: setup
 	$(PY) benchmarks/mask_conversion.py
 	$(PY) benchmarks/train_speed.py
 	$(PY) benchmarks/init_comparison.py
+	$(PY) benchmarks/profile_speed.py
 
 clean-venv:
 	rm -rf $(VENV)
