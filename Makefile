@@ -22,7 +22,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup repro test bench clean-venv
+.PHONY: setup repro test bench plots clean-venv
 
 setup: $(VENV)/.installed
 
@@ -47,6 +47,21 @@ bench: setup
 	$(PY) benchmarks/train_speed.py
 	$(PY) benchmarks/init_comparison.py
 	$(PY) benchmarks/profile_speed.py
+
+# `dvc plots show` loads vega from a CDN by default, blank without internet: build a page template
+# with the three scripts inlined, from the npm registry, once.
+VEGA := $(VENV)/vega
+$(VEGA)/template.html:
+	mkdir -p $(VEGA)
+	npm install --silent --no-audit --no-fund --legacy-peer-deps --prefix $(VEGA) vega@5.20.2 vega-lite@5.2.0 vega-embed@6.18.2
+	{ echo '<!DOCTYPE html><html><head><meta charset="utf-8"><title>faceparse plots</title>'; \
+	  for f in vega/build/vega.min.js vega-lite/build/vega-lite.min.js vega-embed/build/vega-embed.min.js; do \
+	    echo '<script>'; cat $(VEGA)/node_modules/$$f; echo '</script>'; done; \
+	  echo '<style>table{border-spacing:15px}</style></head><body>{plot_divs}</body></html>'; } > $@
+
+plots: setup $(VEGA)/template.html
+	$(VENV)/bin/dvc plots show --html-template $(VEGA)/template.html -o dvc_plots
+	@echo "open dvc_plots/index.html (works offline)"
 
 clean-venv:
 	rm -rf $(VENV)
