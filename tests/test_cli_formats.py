@@ -34,7 +34,7 @@ GREY = (128, 128, 128)  # how ignored pixels are drawn; the model never learns a
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
-    """A compact fasseg6 model trained for 30 steps to label each FASSEG colour as its class."""
+    """A compact fasseg6 model trained for 75 steps to label each FASSEG colour as its class."""
     rng = np.random.default_rng(0)
     images = np.zeros((24, 64, 64, 3), np.uint8)  # black, as the letter-box border of a whole-photo crop
     masks = np.zeros((24, 64, 64), np.uint8)
@@ -46,7 +46,7 @@ def model(tmp_path_factory) -> Path:
             image[y:y + h, x:x + w] = FASSEG_COLOURS[k]
             mask[y:y + h, x:x + w] = k
     out = tmp_path_factory.mktemp("model") / "tiny.pt"
-    p = TrainParams(arch="compact", weights="none", epochs=10, batch_size=8, num_workers=0, lr=0.03, threads=1,
+    p = TrainParams(arch="compact", weights="none", epochs=25, batch_size=8, num_workers=0, lr=0.03, threads=1,
                     augment=None)
     train(p, "fasseg6", TrainData(images, masks), TrainData(images[:8], masks[:8]), out, meta={"align": {"size": 64}})
     return out
