@@ -40,7 +40,7 @@ repro: setup
 	$(VENV)/bin/dvc repro
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=8
 
 bench: setup
 	$(PY) benchmarks/mask_conversion.py
