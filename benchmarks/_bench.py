@@ -9,9 +9,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "metrics" / "bench.json"
 
 
-def record(results: dict) -> dict:
-    data = json.loads(BENCH.read_text()) if BENCH.exists() else {}
+def record(results: dict, path: Path = BENCH) -> dict:
+    data = json.loads(path.read_text()) if path.exists() else {}
     data.update(results)
-    BENCH.parent.mkdir(parents=True, exist_ok=True)
-    BENCH.write_text(json.dumps(dict(sorted(data.items())), indent=2) + "\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(sorted(data.items())), indent=2) + "\n")
     return data

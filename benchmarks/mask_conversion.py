@@ -11,7 +11,6 @@ ones there. Results are merged into metrics/bench.json. Exit status: 1 if any la
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
+
+from _bench import record
 
 from faceparse.datasets import colours_to_labels, get_reader
 from faceparse.datasets.base import read_rgb_mask
@@ -56,14 +57,6 @@ def vectorised_seconds(rgb: np.ndarray, palette: np.ndarray, repeats: int) -> tu
         labels, _ = colours_to_labels(rgb, palette)
         best = min(best, time.perf_counter() - t0)
     return labels, best
-
-
-def merge_metrics(path: Path, values: dict) -> None:
-    """Update `values` into the JSON object at `path`, keeping every other key."""
-    current = json.loads(path.read_text()) if path.exists() else {}
-    current.update(values)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
              "per mask", len(subset), pixels, 1000 * vec_subset, 1000 * loop_mean)
     log.info("speed-up: %.1fx (target at least %.0fx)", speedup, args.min_speedup)
 
-    merge_metrics(args.metrics, {
+    record(path=args.metrics, results={
         "mask_conversion_speedup": round(speedup, 1),
         "mask_conversion_vectorised_s_per_mask": round(vec_subset, 5),
         "mask_conversion_loop_s_per_mask": round(loop_mean, 4),

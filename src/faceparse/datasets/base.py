@@ -212,13 +212,3 @@ def colours_to_labels(rgb: np.ndarray, palette: np.ndarray, tolerance: float | N
 def list_images(folder: Path) -> list[Path]:
     """Image files directly inside `folder`, sorted by name."""
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def find_with_suffix(stem_path: Path, suffixes: tuple[str, ...] = (".png", ".bmp")) -> Path | None:
-    """The first existing `stem_path` + suffix (either case), or None."""
-    for suffix in suffixes:
-        for s in (suffix, suffix.upper()):
-            candidate = stem_path.with_name(stem_path.name + s)
-            if candidate.exists():
-                return candidate
-    return None

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from faceparse.datasets.base import Sample, read_index_mask, register
+from faceparse.datasets.checks import check_label_range
 from faceparse.errors import FaceparseDataError
-from faceparse.labels import IGNORE, get_label_set
 
 N_LANDMARKS = 70
 
@@ -40,10 +40,7 @@ class FaceSyntheticsReader:
 
     def read_mask(self, sample: Sample) -> tuple[np.ndarray, dict]:
         labels = read_index_mask(sample.mask)
-        k = get_label_set(self.vocabulary).num_classes
-        bad = (labels >= k) & (labels != IGNORE)
-        if bad.any():
-            raise FaceparseDataError(sample.mask, f"labels {sorted(np.unique(labels[bad]).tolist())} are outside 0..{k - 1} and 255")
+        check_label_range(labels, self.vocabulary, sample.mask)
         return labels, {}
 
     def read_landmarks(self, sample: Sample) -> np.ndarray | None:

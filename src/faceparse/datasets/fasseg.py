@@ -15,21 +15,13 @@ import numpy as np
 
 from faceparse.datasets.base import (IMAGE_SUFFIXES, Sample, colours_to_labels, read_rgb_mask,
                                      register)
+from faceparse.datasets.checks import index_by_stem
 from faceparse.errors import FaceparseDataError
 from faceparse.labels import get_label_set
 
 NEAR = 12.0
+FASSEG_SUFFIXES = (".bmp", ".png")  # the publisher ships BMP; re-encoded mirrors PNG
 _POINTING04 = re.compile(r"^(personne\d\d)")
-
-
-def _index_by_stem(folder: Path) -> dict[str, Path]:
-    files: dict[str, Path] = {}
-    for p in sorted(folder.iterdir()):
-        if p.is_file() and p.suffix.lower() in (".bmp", ".png"):
-            if p.stem in files:
-                raise FaceparseDataError(p, f"duplicate id {p.stem!r} (also {files[p.stem].name})")
-            files[p.stem] = p
-    return files
 
 
 def _find_dir(parent: Path, *names: str) -> Path | None:
@@ -75,8 +67,8 @@ class FassegReader:
         groups = [(d.name, d, (lab_dir / d.name) if lab_dir else None) for d in pose_dirs] or [("", rgb_dir, lab_dir)]
         out = []
         for pose, img_dir, mask_dir in groups:
-            images = _index_by_stem(img_dir)
-            masks = _index_by_stem(mask_dir) if mask_dir is not None and mask_dir.is_dir() else {}
+            images = index_by_stem(img_dir, FASSEG_SUFFIXES)
+            masks = index_by_stem(mask_dir, FASSEG_SUFFIXES) if mask_dir is not None and mask_dir.is_dir() else {}
             orphans = sorted(set(masks) - set(images))
             if orphans:
                 raise FaceparseDataError(mask_dir / orphans[0], f"mask without a photo ({len(orphans)} such in {mask_dir})")
