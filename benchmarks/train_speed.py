@@ -5,11 +5,16 @@ validation bookkeeping) against a minimal plain-PyTorch loop over the same crops
 tensors, for the same number of steps. Writes samples per second for both and their ratio
 (`train_overhead_ratio`, faceparse over plain) plus inference images per second at batch 1 and 16
 to metrics/bench.json. Uses the aligned FASSEG crops of `dvc repro` when present, else random crops.
+
+Each loop runs in a fresh Python process, so neither inherits the other's heap or warmed-up kernels.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,23 +57,16 @@ def plain_loop(spec: ModelSpec, p: TrainParams, x: torch.Tensor, y: torch.Tensor
     return STEPS * p.batch_size / (time.perf_counter() - t0)
 
 
-def main() -> None:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    size = int(params["align"]["size"])
-    cfg = {k: v for k, v in params["train"]["main"].items() if k not in ("datasets", "label_set")}
-    p = TrainParams.from_dict({**cfg, "weights": "none", "epochs": 1000, "max_steps": STEPS})
-    images, masks = crops(size)
-    spec = ModelSpec(arch=p.arch, encoder=p.encoder, num_classes=6)
-    torch.set_num_threads(torch.get_num_threads())
+def faceparse_loop(spec: ModelSpec, p: TrainParams, images: np.ndarray, masks: np.ndarray) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        result = train(p, "fasseg6", TrainData(images, masks), TrainData(images[:0], masks[:0]),
+                       Path(tmp) / "bench.pt", spec=spec)
+    return result["steps"] * p.batch_size / result["seconds"]
 
-    plain = plain_loop(spec, p, model_input(images, None), torch.from_numpy(masks).long())
-    t0 = time.perf_counter()
-    out = Path("/tmp/faceparse_bench_model.pt")
-    result = train(p, "fasseg6", TrainData(images, masks), TrainData(images[:0], masks[:0]), out, spec=spec)
-    ours = result["steps"] * p.batch_size / result["seconds"]
 
+def inference(spec: ModelSpec, images: np.ndarray) -> dict[int, float]:
     model = build_model(spec).eval()
-    infer = {}
+    out = {}
     with torch.no_grad():
         for batch in (1, 16):
             x = model_input(images[:batch], None)
@@ -77,7 +75,39 @@ def main() -> None:
             t0 = time.perf_counter()
             for _ in range(reps):
                 model(x)
-            infer[batch] = reps * batch / (time.perf_counter() - t0)
+            out[batch] = reps * batch / (time.perf_counter() - t0)
+    return out
+
+
+def setting() -> tuple[int, ModelSpec, TrainParams]:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    size = int(params["align"]["size"])
+    cfg = {k: v for k, v in params["train"]["main"].items() if k not in ("datasets", "label_set")}
+    p = TrainParams.from_dict({**cfg, "weights": "none", "epochs": 1000, "max_steps": STEPS})
+    return size, ModelSpec(arch=p.arch, encoder=p.encoder, num_classes=6), p
+
+
+def measure(what: str) -> float | dict:
+    """One measurement, in this process."""
+    size, spec, p = setting()
+    images, masks = crops(size)
+    if what == "plain":
+        return plain_loop(spec, p, model_input(images, None), torch.from_numpy(masks).long())
+    if what == "faceparse":
+        return faceparse_loop(spec, p, images, masks)
+    return inference(spec, images)
+
+
+def in_fresh_process(what: str) -> float | dict:
+    out = subprocess.run([sys.executable, __file__, what], check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    size, _, p = setting()
+    plain = in_fresh_process("plain")
+    ours = in_fresh_process("faceparse")
+    infer = {int(k): v for k, v in in_fresh_process("inference").items()}
     results = {
         "train_samples_per_second_faceparse": round(ours, 3),
         "train_samples_per_second_plain": round(plain, 3),
@@ -92,4 +122,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 1:
+        print(json.dumps(measure(sys.argv[1])))
+    else:
+        main()

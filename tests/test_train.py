@@ -54,6 +54,21 @@ def test_two_runs_with_the_same_seed_give_the_same_metrics(tmp_path):
     assert [h["loss"] for h in a["history"]] != [h["loss"] for h in c["history"]]
 
 
+def test_training_keeps_the_best_epochs_per_crop_counts_and_restores_threads(tmp_path):
+    threads = torch.get_num_threads()
+    val = _data(n=3, seed=2)
+    p = TrainParams(arch="compact", weights="none", epochs=2, batch_size=2, num_workers=0, lr=0.01, threads=1)
+    result = train(p, "fasseg6", _data(), val, tmp_path / "m.pt")
+    assert torch.get_num_threads() == threads
+    cms = result["best_val_per_image"]
+    assert cms.shape == (3, 6, 6)
+    for i in range(3):  # each crop's rows count its true labels
+        assert (cms[i].sum(1) == np.bincount(val.masks[i].ravel(), minlength=6)).all()
+    _, meta = load_checkpoint(tmp_path / "m.pt")
+    total = cms.sum(0)
+    assert meta["val"]["pixel_accuracy"] == pytest.approx(np.trace(total) / total.sum(), abs=1e-6)
+
+
 def test_imagenet_weights_resolve_by_sha256_and_load():
     path = resolve_imagenet_weights("mobilenet_v2")
     spec = ModelSpec(arch="Unet", encoder="mobilenet_v2")
