@@ -14,7 +14,7 @@ import pandas as pd
 from _common import ROOT, get, setup, write_json
 
 from faceparse import tracking
-from faceparse.aligned import select_split
+from faceparse.aligned import oversample, select_split
 from faceparse.labels import get_label_set
 from faceparse.metrics import scores
 from faceparse.models import load_checkpoint
@@ -40,16 +40,19 @@ def peak_memory_mb() -> dict:
 def main(name: str) -> None:
     params = setup()
     cfg = dict(get(params, f"train.{name}"))
-    datasets, label_set = cfg.pop("datasets"), cfg.pop("label_set")
+    datasets, label_set, repeat = cfg.pop("datasets"), cfg.pop("label_set"), cfg.pop("oversample", {})
     p = TrainParams.from_dict(cfg)
     manifest = pd.read_csv(ROOT / "data/aligned/manifest.csv", keep_default_na=False)
     aligned = ROOT / "data/aligned"
-    train_x, train_y, _ = select_split(aligned, manifest, datasets, label_set, "train")
+    train_x, train_y, train_rows = select_split(aligned, manifest, datasets, label_set, "train")
+    order = oversample(train_rows, repeat)
+    train_x, train_y = train_x[order], train_y[order]
     val_x, val_y, val_rows = select_split(aligned, manifest, datasets, label_set, "val")
     out = ROOT / "models" / f"{name}.pt"
     with tracking.run("train", ROOT, run_name=f"train-{name}") as t:
         t.params({"model": name, "datasets": datasets, "label_set": label_set, **cfg,
-                  "n_train": len(train_x), "n_val": len(val_x)})
+                  "oversample": repeat, "n_train": len(train_rows), "n_train_oversampled": len(train_x),
+                  "n_val": len(val_x)})
         result = train(p, label_set, TrainData(train_x, train_y), TrainData(val_x, val_y), out,
                        meta={"name": name, "datasets": datasets, "align": get(params, "align")},
                        on_epoch=lambda epoch, rec: t.metrics(rec, step=epoch))
@@ -57,7 +60,8 @@ def main(name: str) -> None:
         classes = get_label_set(label_set).classes
         best = meta["val"]
         summary = {
-            "n_train": int(len(train_x)), "n_val": int(len(val_x)), "parameters": result["parameters"],
+            "n_train": int(len(train_rows)), "n_train_oversampled": int(len(train_x)), "n_val": int(len(val_x)),
+            "parameters": result["parameters"],
             "init_weights": "imagenet" if result["init_weights"] else "none",
             "steps": result["steps"], "seconds": round(result["seconds"], 1), "best_epoch": result["best_epoch"],
             "val_pixel_accuracy": best["pixel_accuracy"], "val_mean_f1": best["mean_f1"],

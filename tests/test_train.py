@@ -1,10 +1,12 @@
 """Models and the training loop: every architecture trains a step, runs are reproducible."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
-from faceparse.errors import FaceparseDataError
+from faceparse.aligned import oversample
+from faceparse.errors import FaceparseConfigError, FaceparseDataError
 from faceparse.models import (ARCHITECTURES, ENCODERS, ModelSpec, build_model, count_parameters,
                               load_checkpoint, load_encoder_weights, resolve_imagenet_weights)
 from faceparse.train import TrainData, TrainParams, lr_factor, train
@@ -92,3 +94,16 @@ def test_warmup_then_cosine():
     assert lr_factor(10, 100, 10, "cosine") == pytest.approx(1.0)
     assert lr_factor(55, 100, 10, "cosine") == pytest.approx(0.5)
     assert lr_factor(100, 100, 10, "cosine") == pytest.approx(0.0)
+
+
+def test_oversampling_repeats_the_named_photos_only():
+    rows = pd.DataFrame({"dataset": ["fasseg", "fasseg", "fasseg", "fasseg", "other"],
+                         "id": ["V2_train_1", "V3_train_0_a", "V2_train_2", "V3_train_15_b", "V2_train_1"]})
+    order = oversample(rows, {"fasseg": {"V2_": 3}})
+    assert np.bincount(order).tolist() == [3, 1, 3, 1, 1]
+    assert order.tolist() == [0, 1, 2, 3, 4, 0, 2, 0, 2]
+    assert oversample(rows, {}).tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(FaceparseConfigError, match="no training photo matches"):
+        oversample(rows, {"fasseg": {"V1_": 2}})
+    with pytest.raises(FaceparseConfigError, match="at least 1"):
+        oversample(rows, {"fasseg": {"V2_": 0}})
