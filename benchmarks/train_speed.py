@@ -87,8 +87,13 @@ def setting() -> tuple[int, ModelSpec, TrainParams]:
     return size, ModelSpec(arch=p.arch, encoder=p.encoder, num_classes=6), p
 
 
+MEASUREMENTS = ("plain", "faceparse", "inference")
+
+
 def measure(what: str) -> float | dict:
     """One measurement, in this process."""
+    if what not in MEASUREMENTS:
+        raise SystemExit(f"unknown measurement {what!r}; known: {', '.join(MEASUREMENTS)}")
     size, spec, p = setting()
     images, masks = crops(size)
     if what == "plain":
