@@ -25,6 +25,7 @@ def main() -> None:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     cfg = dict(params["train"]["main"])
     datasets, label_set = cfg.pop("datasets"), cfg.pop("label_set")
+    cfg.pop("oversample", None)  # the comparison is over the plain training split
     manifest = pd.read_csv(ROOT / "data/aligned/manifest.csv", keep_default_na=False)
     aligned = ROOT / "data/aligned"
     tx, ty, _ = select_split(aligned, manifest, datasets, label_set, "train")

@@ -82,7 +82,7 @@ def inference(spec: ModelSpec, images: np.ndarray) -> dict[int, float]:
 def setting() -> tuple[int, ModelSpec, TrainParams]:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     size = int(params["align"]["size"])
-    cfg = {k: v for k, v in params["train"]["main"].items() if k not in ("datasets", "label_set")}
+    cfg = {k: v for k, v in params["train"]["main"].items() if k not in ("datasets", "label_set", "oversample")}
     p = TrainParams.from_dict({**cfg, "weights": "none", "epochs": 1000, "max_steps": STEPS})
     return size, ModelSpec(arch=p.arch, encoder=p.encoder, num_classes=6), p
 

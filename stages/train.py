@@ -1,9 +1,11 @@
 """Stage `train@<name>`: one model of the study, from `params.yaml: train.<name>`.
 
 Writes models/<name>.pt (best by validation mean F1; weights plus label set, input size,
-normalisation and arch), metrics/train_<name>.json and the curve metrics/curves/train_<name>.csv.
+normalisation and arch), metrics/train_<name>.json (with validation F1 per pose and the peak
+memory of the run) and the curve metrics/curves/train_<name>.csv.
 """
 
+import resource
 import sys
 
 import numpy as np
@@ -12,52 +14,59 @@ import pandas as pd
 from _common import ROOT, get, setup, write_json
 
 from faceparse import tracking
-from faceparse.aligned import select_split
+from faceparse.aligned import oversample, select_split
 from faceparse.labels import get_label_set
-from faceparse.metrics import confusion_matrix, scores
+from faceparse.metrics import scores
 from faceparse.models import load_checkpoint
-from faceparse.train import TrainData, TrainParams, predict_probs, train
+from faceparse.train import TrainData, TrainParams, train
 
 
-def per_pose_f1(model, images, masks, rows, classes) -> dict:
-    if not len(images):
+def per_pose_f1(per_image_cms: np.ndarray | None, rows: pd.DataFrame, classes) -> dict:
+    """Validation mean F1 of the best epoch per head pose, from its per-crop confusion matrices."""
+    if per_image_cms is None or not len(per_image_cms):
         return {}
-    probs = predict_probs(model, images)
-    preds = probs.argmax(1).astype(np.uint8)
-    out = {}
-    for pose, g in rows.groupby("pose"):
-        if not pose:
-            continue
-        cm = sum(confusion_matrix(masks[i], preds[i], len(classes)) for i in g.index)
-        out[str(pose)] = scores(cm, classes)["mean_f1"]
+    poses = rows["pose"].to_numpy()
+    out = {str(p): scores(per_image_cms[poses == p].sum(0), classes)["mean_f1"] for p in set(poses) if p}
     return dict(sorted(out.items(), key=lambda kv: float(kv[0])))
+
+
+def peak_memory_mb() -> dict:
+    """Peak resident memory of this process and of its largest finished child (the DataLoader worker)."""
+    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {"main": round(self_kb / 1024), "largest_worker": round(child_kb / 1024)}
 
 
 def main(name: str) -> None:
     params = setup()
     cfg = dict(get(params, f"train.{name}"))
-    datasets, label_set = cfg.pop("datasets"), cfg.pop("label_set")
+    datasets, label_set, repeat = cfg.pop("datasets"), cfg.pop("label_set"), cfg.pop("oversample", {})
     p = TrainParams.from_dict(cfg)
     manifest = pd.read_csv(ROOT / "data/aligned/manifest.csv", keep_default_na=False)
     aligned = ROOT / "data/aligned"
-    train_x, train_y, _ = select_split(aligned, manifest, datasets, label_set, "train")
+    train_x, train_y, train_rows = select_split(aligned, manifest, datasets, label_set, "train")
+    order = oversample(train_rows, repeat)
+    train_x, train_y = train_x[order], train_y[order]
     val_x, val_y, val_rows = select_split(aligned, manifest, datasets, label_set, "val")
     out = ROOT / "models" / f"{name}.pt"
     with tracking.run("train", ROOT, run_name=f"train-{name}") as t:
         t.params({"model": name, "datasets": datasets, "label_set": label_set, **cfg,
-                  "n_train": len(train_x), "n_val": len(val_x)})
+                  "oversample": repeat, "n_train": len(train_rows), "n_train_oversampled": len(train_x),
+                  "n_val": len(val_x)})
         result = train(p, label_set, TrainData(train_x, train_y), TrainData(val_x, val_y), out,
                        meta={"name": name, "datasets": datasets, "align": get(params, "align")},
                        on_epoch=lambda epoch, rec: t.metrics(rec, step=epoch))
-        model, meta = load_checkpoint(out)
+        _, meta = load_checkpoint(out)
         classes = get_label_set(label_set).classes
         best = meta["val"]
         summary = {
-            "n_train": int(len(train_x)), "n_val": int(len(val_x)), "parameters": result["parameters"],
+            "n_train": int(len(train_rows)), "n_train_oversampled": int(len(train_x)), "n_val": int(len(val_x)),
+            "parameters": result["parameters"],
             "init_weights": "imagenet" if result["init_weights"] else "none",
             "steps": result["steps"], "seconds": round(result["seconds"], 1), "best_epoch": result["best_epoch"],
             "val_pixel_accuracy": best["pixel_accuracy"], "val_mean_f1": best["mean_f1"],
-            "val_f1": best["f1"], "val_mean_f1_by_pose": per_pose_f1(model, val_x, val_y, val_rows, classes),
+            "val_f1": best["f1"], "val_mean_f1_by_pose": per_pose_f1(result["best_val_per_image"], val_rows, classes),
+            "peak_memory_mb": peak_memory_mb(),
         }
         write_json(f"metrics/train_{name}.json", summary)
         curve = pd.DataFrame(result["history"])[["epoch", "loss", "val_mean_f1", "lr", "seconds"]]

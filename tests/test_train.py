@@ -1,10 +1,12 @@
 """Models and the training loop: every architecture trains a step, runs are reproducible."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
-from faceparse.errors import FaceparseDataError
+from faceparse.aligned import oversample
+from faceparse.errors import FaceparseConfigError, FaceparseDataError
 from faceparse.models import (ARCHITECTURES, ENCODERS, ModelSpec, build_model, count_parameters,
                               load_checkpoint, load_encoder_weights, resolve_imagenet_weights)
 from faceparse.train import TrainData, TrainParams, lr_factor, train
@@ -54,6 +56,21 @@ def test_two_runs_with_the_same_seed_give_the_same_metrics(tmp_path):
     assert [h["loss"] for h in a["history"]] != [h["loss"] for h in c["history"]]
 
 
+def test_training_keeps_the_best_epochs_per_crop_counts_and_restores_threads(tmp_path):
+    threads = torch.get_num_threads()
+    val = _data(n=3, seed=2)
+    p = TrainParams(arch="compact", weights="none", epochs=2, batch_size=2, num_workers=0, lr=0.01, threads=1)
+    result = train(p, "fasseg6", _data(), val, tmp_path / "m.pt")
+    assert torch.get_num_threads() == threads
+    cms = result["best_val_per_image"]
+    assert cms.shape == (3, 6, 6)
+    for i in range(3):  # each crop's rows count its true labels
+        assert (cms[i].sum(1) == np.bincount(val.masks[i].ravel(), minlength=6)).all()
+    _, meta = load_checkpoint(tmp_path / "m.pt")
+    total = cms.sum(0)
+    assert meta["val"]["pixel_accuracy"] == pytest.approx(np.trace(total) / total.sum(), abs=1e-6)
+
+
 def test_imagenet_weights_resolve_by_sha256_and_load():
     path = resolve_imagenet_weights("mobilenet_v2")
     spec = ModelSpec(arch="Unet", encoder="mobilenet_v2")
@@ -77,3 +94,16 @@ def test_warmup_then_cosine():
     assert lr_factor(10, 100, 10, "cosine") == pytest.approx(1.0)
     assert lr_factor(55, 100, 10, "cosine") == pytest.approx(0.5)
     assert lr_factor(100, 100, 10, "cosine") == pytest.approx(0.0)
+
+
+def test_oversampling_repeats_the_named_photos_only():
+    rows = pd.DataFrame({"dataset": ["fasseg", "fasseg", "fasseg", "fasseg", "other"],
+                         "id": ["V2_train_1", "V3_train_0_a", "V2_train_2", "V3_train_15_b", "V2_train_1"]})
+    order = oversample(rows, {"fasseg": {"V2_": 3}})
+    assert np.bincount(order).tolist() == [3, 1, 3, 1, 1]
+    assert order.tolist() == [0, 1, 2, 3, 4, 0, 2, 0, 2]
+    assert oversample(rows, {}).tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(FaceparseConfigError, match="no training photo matches"):
+        oversample(rows, {"fasseg": {"V1_": 2}})
+    with pytest.raises(FaceparseConfigError, match="at least 1"):
+        oversample(rows, {"fasseg": {"V2_": 0}})

@@ -87,3 +87,24 @@ def select_split(aligned_dir: Path, manifest: pd.DataFrame, datasets: list[str],
         masks.append(arrays[key][idx])
         rows.append(m)
     return np.concatenate(images), np.concatenate(masks), pd.concat(rows, ignore_index=True)
+
+
+def oversample(rows: pd.DataFrame, repeat: dict[str, dict[str, int]]) -> np.ndarray:
+    """Row positions with photos repeated: `{dataset: {id prefix: times}}`, e.g. `{"fasseg": {"V2_": 4}}`.
+
+    Every row appears once, in order; then the repeats follow, one round over the listed rows at a
+    time, so a row whose id starts with a listed prefix appears `times` times in all.
+    """
+    from faceparse.errors import FaceparseConfigError
+
+    times = np.ones(len(rows), dtype=np.int64)
+    for dataset, prefixes in (repeat or {}).items():
+        for prefix, n in prefixes.items():
+            if int(n) < 1:
+                raise FaceparseConfigError(f"oversample {dataset}/{prefix}: times must be at least 1, got {n}")
+            hit = ((rows["dataset"] == dataset) & rows["id"].astype(str).str.startswith(prefix)).to_numpy()
+            if not hit.any():
+                raise FaceparseConfigError(f"oversample {dataset}/{prefix}: no training photo matches")
+            times[hit] = int(n)
+    rounds = [np.flatnonzero(times > r) for r in range(int(times.max(initial=1)))]
+    return np.concatenate(rounds) if len(rows) else np.zeros(0, dtype=np.int64)

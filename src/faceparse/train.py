@@ -99,10 +99,11 @@ def normalise(images: np.ndarray) -> torch.Tensor:
 
 
 def model_input(images: np.ndarray, extra: np.ndarray | None) -> torch.Tensor:
+    """Photos (and extra channels) as the model's channels-last input tensor."""
     x = normalise(images)
     if extra is not None:
         x = torch.cat([x, torch.from_numpy(np.ascontiguousarray(extra)).permute(0, 3, 1, 2).float()], dim=1)
-    return x
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 class CropDataset(Dataset):
@@ -113,7 +114,6 @@ class CropDataset(Dataset):
         self.images, self.masks, self.extra = images, masks, extra
         self.flip_lut = get_label_set(label_set).flip_lut
         self.extra_perm = get_label_set(extra_label_set).flip_permutation if extra_label_set else None
-        self.augment = augment
         self.flip_p = {**DEFAULT_AUGMENT, **(augment or {})}["flip"]
         self.geometric, self.photometric = build_augment(augment or {}) if augment is not None else (None, None)
 
@@ -273,10 +273,21 @@ def train(params: TrainParams, label_set: str, train_data: TrainData, val_data: 
           on_epoch: Callable[[int, dict], None] | None = None) -> dict:
     """Train a model and write the best checkpoint to `out_path` (the last to `<stem>.last.pt`).
 
-    Returns the history: per-epoch loss, validation scores, learning rate and seconds.
+    Returns the history (per-epoch loss, validation scores, learning rate and seconds) and the best
+    epoch's per-validation-crop confusion matrices (`best_val_per_image`, `(N, K, K)`).
     """
+    threads = torch.get_num_threads()
     if params.threads:
         torch.set_num_threads(params.threads)
+    try:
+        return _train(params, label_set, train_data, val_data, out_path, spec, meta, extra_label_set, on_epoch)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(params: TrainParams, label_set: str, train_data: TrainData, val_data: TrainData, out_path: Path,
+           spec: ModelSpec | None, meta: dict | None, extra_label_set: str | None,
+           on_epoch: Callable[[int, dict], None] | None) -> dict:
     torch.manual_seed(params.seed)
     np.random.seed(params.seed)
     random.seed(params.seed)
@@ -308,7 +319,7 @@ def train(params: TrainParams, label_set: str, train_data: TrainData, val_data: 
             "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "train_params": asdict(params),
             "init_weights": weights_file, "extra_label_set": extra_label_set}
     history: list[dict] = []
-    best, best_epoch, step = -math.inf, -1, 0
+    best, best_epoch, best_per_image, step = -math.inf, -1, None, 0
     last_path = out_path.with_name(out_path.stem + ".last.pt")
     t_start = time.time()
     bar = tqdm(total=total, desc=f"train {out_path.stem}", unit="step", dynamic_ncols=True)
@@ -318,7 +329,7 @@ def train(params: TrainParams, label_set: str, train_data: TrainData, val_data: 
         for x, y in loader:
             for g in optimizer.param_groups:
                 g["lr"] = params.lr * lr_factor(step, total, warmup, params.schedule)
-            x, y = x.to(device), y.to(device)
+            x, y = x.to(device, memory_format=torch.channels_last), y.to(device)
             loss = criterion(model(x), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -330,7 +341,7 @@ def train(params: TrainParams, label_set: str, train_data: TrainData, val_data: 
             if step >= total:
                 break
         # An empty validation set gives NaN scores; the best checkpoint then follows the training loss.
-        val, _ = evaluate_crops(model, val_data.images, val_data.masks, classes, val_data.extra, device)
+        val, per_image = evaluate_crops(model, val_data.images, val_data.masks, classes, val_data.extra, device)
         record = {"epoch": epoch, "step": step, "loss": float(np.mean(losses)) if losses else float("nan"),
                   "val_mean_f1": val["mean_f1"], "val_pixel_accuracy": val.get("pixel_accuracy", float("nan")),
                   "lr": optimizer.param_groups[0]["lr"], "seconds": time.time() - t0,
@@ -338,7 +349,7 @@ def train(params: TrainParams, label_set: str, train_data: TrainData, val_data: 
         history.append(record)
         score = val["mean_f1"] if not math.isnan(val["mean_f1"]) else -record["loss"]
         if score > best:
-            best, best_epoch = score, epoch
+            best, best_epoch, best_per_image = score, epoch, per_image
             save_checkpoint(out_path, model, spec, {**meta, "epoch": epoch, "val": val})
         if on_epoch:
             on_epoch(epoch, record)
@@ -347,6 +358,7 @@ def train(params: TrainParams, label_set: str, train_data: TrainData, val_data: 
             break
     bar.close()
     save_checkpoint(last_path, model, spec, {**meta, "epoch": history[-1]["epoch"] if history else -1})
-    return {"history": history, "best_epoch": best_epoch, "best_val_mean_f1": best, "steps": step,
+    return {"history": history, "best_epoch": best_epoch, "best_val_mean_f1": best,
+            "best_val_per_image": best_per_image, "steps": step,
             "seconds": time.time() - t_start, "parameters": sum(p.numel() for p in model.parameters()),
             "init_weights": weights_file}
