@@ -8,7 +8,6 @@ memory of the run) and the curve metrics/curves/train_<name>.csv.
 import resource
 import sys
 
-import numpy as np
 import pandas as pd
 
 from _common import ROOT, get, setup, write_json
@@ -16,18 +15,9 @@ from _common import ROOT, get, setup, write_json
 from faceparse import tracking
 from faceparse.aligned import oversample, select_split
 from faceparse.labels import get_label_set
-from faceparse.metrics import scores
+from faceparse.metrics import mean_f1_by_group
 from faceparse.models import load_checkpoint
 from faceparse.train import TrainData, TrainParams, train
-
-
-def per_pose_f1(per_image_cms: np.ndarray | None, rows: pd.DataFrame, classes) -> dict:
-    """Validation mean F1 of the best epoch per head pose, from its per-crop confusion matrices."""
-    if per_image_cms is None or not len(per_image_cms):
-        return {}
-    poses = rows["pose"].to_numpy()
-    out = {str(p): scores(per_image_cms[poses == p].sum(0), classes)["mean_f1"] for p in set(poses) if p}
-    return dict(sorted(out.items(), key=lambda kv: float(kv[0])))
 
 
 def peak_memory_mb() -> dict:
@@ -65,7 +55,8 @@ def main(name: str) -> None:
             "init_weights": "imagenet" if result["init_weights"] else "none",
             "steps": result["steps"], "seconds": round(result["seconds"], 1), "best_epoch": result["best_epoch"],
             "val_pixel_accuracy": best["pixel_accuracy"], "val_mean_f1": best["mean_f1"],
-            "val_f1": best["f1"], "val_mean_f1_by_pose": per_pose_f1(result["best_val_per_image"], val_rows, classes),
+            "val_f1": best["f1"],
+            "val_mean_f1_by_pose": mean_f1_by_group(result["best_val_per_image"], val_rows["pose"].astype(str), classes),
             "peak_memory_mb": peak_memory_mb(),
         }
         write_json(f"metrics/train_{name}.json", summary)

@@ -16,6 +16,7 @@ from faceparse.metrics import (
     confusion_to_long_table,
     helen_overall_f1,
     lapa_mean_f1,
+    mean_f1_by_group,
     normalised_confusion,
     plot_confusion,
     plot_f1_bars,
@@ -325,3 +326,17 @@ def test_plot_f1_bars_writes_png(tmp_path):
     out = plot_f1_bars({"skin": 0.95, "nose": 0.9, "hat": float("nan"), "l_eye": 0.8}, tmp_path / "f1.png")
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
+
+
+def test_mean_f1_by_group_sums_each_groups_matrices():
+    # Two classes. Photo 0 (pose "0"): all 10 pixels right. Photo 1 (pose "0"): of 4 class-1 pixels
+    # 2 called class 0. Photo 2 (pose "-15"): 5 class-0 pixels called class 1. Photo 3: no pose.
+    cms = np.array([[[6, 0], [0, 4]], [[6, 0], [2, 2]], [[0, 5], [0, 5]], [[1, 1], [1, 1]]])
+    out = mean_f1_by_group(cms, ["0", "0", "-15", ""], ["a", "b"])
+    assert list(out) == ["-15", "0"]  # numeric order, the pose-less photo in no group
+    # pose 0: summed [[12, 0], [2, 6]]: F1 a = 24 / 26, F1 b = 12 / 14
+    assert out["0"] == pytest.approx((24 / 26 + 12 / 14) / 2)
+    # pose -15: [[0, 5], [0, 5]]: F1 a = 0, F1 b = 10 / 15
+    assert out["-15"] == pytest.approx((0 + 10 / 15) / 2)
+    with pytest.raises(ValueError):
+        mean_f1_by_group(cms, ["0"], ["a", "b"])

@@ -313,7 +313,9 @@ def test_missing_parts_give_nan_and_flags_not_exceptions():
     assert {"no_mouth", "cheek_left_missing", "cheek_right_missing"} <= set(prof.flags)
     assert not math.isnan(_patch(prof, "forehead").lab[0])
     fw = fwhr_from_labels(labels)
-    assert math.isnan(fw.fwhr) and fw.width_px == pytest.approx(300, abs=1) and "no_mouth" in fw.flags
+    # Without a mouth the outline is read down to the nose's bottom, row 335.
+    width = 2 * float(np.median([_ellipse_half_width(r) for r in range(220, 336)]))
+    assert math.isnan(fw.fwhr) and fw.width_px == pytest.approx(width, abs=1.5) and "no_mouth" in fw.flags
 
     one_eye = labels.copy()
     one_eye[one_eye == 3] = 1
@@ -327,28 +329,51 @@ def test_missing_parts_give_nan_and_flags_not_exceptions():
 
 # --- fWHR on the synthetic map ------------------------------------------------------------------
 
+def _ellipse_half_width(row: float) -> float:
+    """Half-width of the synthetic face's ellipse (centre row 270, semi-axes 150 x 200) on a row."""
+    return 150 * math.sqrt(1 - ((row - 270) / 200) ** 2)
+
+
 def test_fwhr_synthetic():
     _, labels = _face()
     fw = fwhr_from_labels(labels)
-    assert fw.width_px == pytest.approx(300, abs=1)
+    # No ears: each half-width is the median of the outline from the eye line (row 220) to the
+    # nose's bottom (row 335).
+    width = 2 * float(np.median([_ellipse_half_width(r) for r in range(220, 336)]))
+    assert fw.width_px == pytest.approx(width, abs=1.5)
     assert fw.height_px == pytest.approx(162, abs=1)
-    assert 299 / 163 <= fw.fwhr <= 301 / 161
+    assert fw.fwhr == pytest.approx(width / 162, abs=0.02)
     assert fw.flags == ()
     lid = fwhr_from_labels(labels, params=ProfileParams(brow="eyelid"))
     assert lid.height_px == pytest.approx(146, abs=1)
-    assert 299 / 147 <= lid.fwhr <= 301 / 145
+    assert lid.fwhr == pytest.approx(width / 146, abs=0.02)
 
 
-def test_fwhr_trims_ears():
+def test_fwhr_width_at_the_notch_above_the_ears():
     _, labels = _face(ears=True)
-    kept = fwhr_from_labels(labels, params=ProfileParams(ear_jump=None))
-    assert kept.width_px == pytest.approx(348, abs=1)          # 82..430: the ears' outer edges
     fw = fwhr_from_labels(labels)
-    assert {"ear_trimmed_left", "ear_trimmed_right"} <= set(fw.flags)
-    # Behind the ears the outline becomes the chord between rows ~233 and ~317, where the ellipse's
-    # half-width is 150 * sqrt(1 - (37/200)^2) = 147.4 and 150 * sqrt(1 - (47/200)^2) = 145.8: the
-    # width is ~294 there, a little under the true 300, and far from the ears' 348.
-    assert 288 <= fw.width_px <= 301
+    assert {"ear_notch_left", "ear_notch_right"} <= set(fw.flags)
+    # The ears (rows 235-315) stand 24 px beyond the outline; the width is read on the rows just
+    # above their tops (232-234), where the face's half-width is 147.3-147.6.
+    assert fw.width_px == pytest.approx(2 * _ellipse_half_width(233), abs=2)
+    (x0, y0), (x1, y1) = fw.width_ends
+    assert 230 <= y0 <= 235 and 230 <= y1 <= 235
+    # Without the ear search the median row lies on the ears, which widen it by ~40 px.
+    kept = fwhr_from_labels(labels, params=ProfileParams(ear_jump=None))
+    assert kept.width_px > fw.width_px + 30 and not any(f.startswith("ear_") for f in kept.flags)
+
+
+def test_fwhr_hair_over_a_temple_is_not_an_ear():
+    _, labels = _face()
+    block = labels[150:236, 100:170]
+    block[block == 1] = 2  # hair over the image-left temple down to row 235, face from column 170
+    fw = fwhr_from_labels(labels)
+    # Below the hair the outline jumps out from 256 - 170 = 86 px, 0.72 x the eyes' 120 px: the
+    # lower edge of hair, not an ear's top. Each half-width is the median over rows 220-335.
+    assert not any(f.startswith("ear_") for f in fw.flags)
+    left = np.median([86.0] * 16 + [_ellipse_half_width(r) for r in range(236, 336)])
+    right = np.median([_ellipse_half_width(r) for r in range(220, 336)])
+    assert fw.width_px == pytest.approx(left + right, abs=1.5)
 
 
 @pytest.mark.parametrize("given", [True, False])
@@ -359,7 +384,8 @@ def test_fwhr_and_patches_on_a_rotated_face(given):
     img = cv2.warpAffine(image, m, (512, 512), flags=cv2.INTER_NEAREST)
     angle = 8.0 if given else None
     fw = fwhr_from_labels(rot, eye_line_angle=angle)
-    assert fw.width_px == pytest.approx(300, abs=2) and fw.height_px == pytest.approx(162, abs=2)
+    width = 2 * float(np.median([_ellipse_half_width(r) for r in range(220, 336)]))
+    assert fw.width_px == pytest.approx(width, abs=2) and fw.height_px == pytest.approx(162, abs=2)
     prof = measure_skin(img, rot, eye_line_angle=angle)
     assert prof.eye_line_angle == pytest.approx(8.0, abs=0.5)
     assert prof.flags == ()
@@ -387,8 +413,7 @@ def test_fasseg_v2_annotated_faces():
         for name in ("cheek_left", "cheek_right"):
             assert eyes_bottom < _patch(prof, name).y < mouth_top, (path.name, name)
         assert _patch(prof, "cheek_left").x > np.nonzero(labels == 4)[1].mean(), path.name
-        fw, kept = fwhr_from_labels(labels), fwhr_from_labels(labels, params=ProfileParams(ear_jump=None))
-        assert fw.width_px <= kept.width_px, path.name      # trimming only ever narrows
+        fw = fwhr_from_labels(labels)
         assert 1.5 <= fw.fwhr <= 2.4, (path.name, fw.fwhr)  # adult fWHR (brow) range in the literature
 
 

@@ -171,6 +171,24 @@ def scores(cm: np.ndarray, class_names: Sequence[str], background: int = 0) -> d
     }
 
 
+def mean_f1_by_group(per_image_cms: np.ndarray, groups: Sequence[str], class_names: Sequence[str]) -> dict[str, float]:
+    """Mean F1 of each group of photos (a head pose, say) from one confusion matrix summed over the
+    group's `(N, K, K)` per-photo matrices; photos whose group is "" belong to none. Groups that read
+    as numbers (pose angles) are ordered by value, others by name."""
+    cms = np.asarray(per_image_cms)
+    keys = np.asarray([str(g) for g in groups])
+    if cms.ndim != 3 or len(cms) != len(keys):
+        raise ValueError(f"expected one (K, K) matrix per group label, found {cms.shape} for {len(keys)} labels")
+
+    def order(name: str) -> tuple[int, float, str]:
+        try:
+            return 0, float(name), name
+        except ValueError:
+            return 1, 0.0, name
+
+    return {g: scores(cms[keys == g].sum(0), class_names)["mean_f1"] for g in sorted(set(keys) - {""}, key=order)}
+
+
 def normalised_confusion(cm: np.ndarray) -> np.ndarray:
     """Row-normalise a `(K, K)` confusion matrix: row i is where truth class i's pixels went.
 

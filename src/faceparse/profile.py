@@ -209,8 +209,12 @@ class ProfileParams:
     skin_percentiles: tuple[float, float] = (5.0, 95.0)  # L* range kept for the whole-skin median
     brow: str = "brow"                 # fWHR upper reference: "brow" (eyebrow's lower edge) or "eyelid"
     # An outline jump of more than this x inter-ocular distance within 0.03 x that distance of rows
-    # is an ear's edge (ears jump ~0.25, the face's own outline < 0.02); None keeps ears in the width.
+    # is an ear's top (ears jump ~0.25, the face's own outline < 0.02); None: no ear search, each
+    # half-width is the median over the rows from the eye line to the nose's bottom.
     ear_jump: float | None = 0.08
+    # The notch above an ear lies this far out at least (x inter-ocular distance; a face's half-width
+    # there is ~1.1 on the FRL template); an outward jump from nearer the midline is hair's lower edge.
+    ear_min_notch: float = 0.75
     min_eye_area_ratio: float = 0.1    # second eye blob must be this share of the first to count as an eye
 
     def __post_init__(self) -> None:
@@ -226,6 +230,7 @@ class ProfileParams:
             "skin_percentiles": 0 <= self.skin_percentiles[0] < self.skin_percentiles[1] <= 100,
             "brow": self.brow in ("brow", "eyelid"),
             "ear_jump": self.ear_jump is None or self.ear_jump > 0,
+            "ear_min_notch": self.ear_min_notch >= 0,
             "min_eye_area_ratio": 0 <= self.min_eye_area_ratio <= 1,
         }
         bad = [k for k, ok in checks.items() if not ok]
@@ -582,52 +587,38 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1))
 
 
-def _trim_ears_below(d: np.ndarray, jump: float, step: int) -> tuple[np.ndarray, bool]:
-    """One pass of `_trim_ears`, for ears whose top edge is among the rows (read top to bottom)."""
-    rows = np.flatnonzero(~np.isnan(d))
-    if len(rows) <= step:
-        return d, False
-    dv = d[rows].copy()
-    change = dv[step:] - dv[:-step]  # change[i]: from valid row i to valid row i + step
-    inward = _runs(change < -jump)
-    trimmed = False
-    for a0, a1 in _runs(change > jump):
-        above = a0  # last row before the ear
-        # The ear ends at its lobe's inward jump, or where the outline is back near its level above
-        # the ear (a lobe that merges into the jaw without a jump), whichever comes first.
-        ends = [b1 + step for b0, b1 in inward if b0 > a1]
-        back = np.flatnonzero(dv[a1 + 1:] <= dv[above] + jump)
-        ends += [a1 + 1 + int(back[0])] if back.size else []
-        if not ends:
-            continue  # no end in sight: an edge of hair (bangs, a sideburn) as likely as an ear
-        below = min(ends)
-        span = np.arange(above + 1, below)
-        line = np.interp(rows[span], rows[[above, below]], dv[[above, below]])
-        dv[span] = np.minimum(dv[span], line)
-        trimmed = trimmed or bool(span.size)
-    out = d.copy()
-    out[rows] = dv
-    return out, trimmed
+def _half_width(d: np.ndarray, rows: np.ndarray, search: np.ndarray, iod: float,
+                params: ProfileParams) -> tuple[float, int, bool]:
+    """One side's half-width of the face, the index (into `rows`) of the row it is read on, and
+    whether that row is the notch above an ear.
 
-
-def _trim_ears(d: np.ndarray, jump: float, step: int) -> tuple[np.ndarray, bool]:
-    """Cut ears off one side's face outline; returns the outline and whether anything was cut.
-
-    d: `(R,) float` distance of the face's edge from the midline per row, top to bottom (NaN: the
-    midline is not face on that row). fasseg6 paints ears as skin, so an ear joined to the cheek
-    widens those rows. The face's own outline from brow to mouth drifts by well under a pixel per
-    row, while an ear's top makes it jump outward by more than `jump` px within `step` rows. The ear
-    ends at the matching inward jump (its lobe) or where the outline comes back to within `jump` of
-    its level above the ear; between those rows the outline is taken as the straight line joining
-    them, never wider than measured. An outward jump with no such end below it (the lower edge of
-    bangs, or an ear running past the rows) is left alone. Behind the ear the face is a little wider
-    than the line (about 2% of the width on the FRL template), and a sideburn ending above a lobe
-    looks like an ear's top, so the rule errs towards narrower faces. A second pass bottom-up
-    handles ears whose top lies above the rows.
+    d: `(R,) float` distance of the face's edge from the midline on each of `rows`, top to bottom
+    (NaN: the midline is not face on that row); search: `(R,) bool` the rows from the eye line down
+    to the nose's bottom. fasseg6 paints ears as skin, so an ear joined to the cheek widens the rows
+    it spans: at the ear's top the outline jumps outward by more than params.ear_jump x iod within
+    0.03 x iod rows, while the face's own outline drifts by well under a pixel per row. The zygion
+    (FRL: "upper-middle of where the ear meets the face") lies at the notch just above that jump, so
+    the half-width is the outline on the row before the lowest such jump that starts at or above
+    the nose's bottom from at least params.ear_min_notch x iod out (a jump from nearer the midline
+    is the lower edge of hair over a temple). With no ear found (hair over it, or ear_jump None) it
+    is the median of the outline over the search rows: hair strands over a cheek make single rows
+    too narrow or too wide, and the median is the face's edge on most of them.
     """
-    down, t1 = _trim_ears_below(d, jump, step)
-    up, t2 = _trim_ears_below(down[::-1], jump, step)
-    return up[::-1], t1 or t2
+    valid = np.flatnonzero(~np.isnan(d))
+    step = max(int(round(0.03 * iod)), 1)
+    if params.ear_jump is not None and len(valid) > step:
+        dv = d[valid]
+        change = dv[step:] - dv[:-step]  # change[i]: from valid row i to valid row i + step
+        notches = [valid[a0] for a0, _ in _runs(change > params.ear_jump * iod)
+                   if search[valid[a0]:].any() and dv[a0] >= params.ear_min_notch * iod]
+        if notches:
+            return float(d[notches[-1]]), int(notches[-1]), True
+    inside = np.flatnonzero(search & ~np.isnan(d))
+    if not inside.size:
+        return math.nan, -1, False
+    order = inside[np.argsort(d[inside], kind="stable")]
+    i = int(order[(len(order) - 1) // 2])  # the lower median: a row that exists
+    return float(np.median(d[inside])), i, False
 
 
 def _brow_row(frame: _Frame, eye: _Blob) -> float | None:
@@ -647,11 +638,11 @@ def fwhr_from_labels(labels: np.ndarray, eye_line_angle: float | None = None,
                      params: ProfileParams = ProfileParams()) -> FwhrMeasurement:
     """fWHR from a `(H, W) uint8` fasseg6 face map, in that map's (the original photo's) pixels.
 
-    Width: the widest run of face pixels (skin, eyes, nose, mouth) crossing the midline between the
-    eyes, over the rows from the eye line down to the nose's bottom, in the eye-line frame (the map is
-    rotated by eye_line_angle, or by the angle between the eye blobs when None); ears are trimmed by
-    the rule in `_trim_ears` unless params.ear_jump is None. Width is the distance between the two
-    edge pixels' centres.
+    Width: the sum of the two half-widths of `_half_width`, each the distance from the midline between
+    the eyes to the edge of the run of face pixels (skin, eyes, nose, mouth) crossing it, in the
+    eye-line frame (the map is rotated by eye_line_angle, or by the angle between the eye blobs when
+    None): on the notch above the ear where one is found, else the median over the rows from the eye
+    line down to the nose's bottom. Width is the distance between the two edge pixels' centres.
     Height: from params.brow = "brow", the eyebrows' lower edge (lowest hair pixel above the central
     half of each eye, fasseg6 paints brows as hair), or "eyelid", the top of the eyes, averaged over
     the two eyes, down to the upper lip (the mouth's top row). Missing parts give NaN and a flag.
@@ -675,21 +666,17 @@ def fwhr_from_labels(labels: np.ndarray, eye_line_angle: float | None = None,
     rows = np.arange(top, bottom + 1)
     mid = frame.mid
     left, right = _run_edges(_filled_face(frame.labels), rows, mid)
-    d_left, d_right = mid - left, right - mid
     search = (rows >= eye_row) & (rows <= nose_bottom)
-    if params.ear_jump is not None:
-        jump, step = params.ear_jump * frame.iod, max(int(round(0.03 * frame.iod)), 1)
-        for side, d in (("right", d_left), ("left", d_right)):  # the image's left is the subject's right
-            cut, _ = _trim_ears(d, jump, step)
-            if (search & (cut < d)).any():
-                flags.append(f"ear_trimmed_{side}")  # only when it narrowed a row the width is taken from
-            d[:] = cut
-    widths = np.where(search, d_left + d_right, np.nan)
-    if np.isnan(widths).all():
+    sides = []
+    for side, d in (("right", mid - left), ("left", right - mid)):  # the image's left is the subject's right
+        half, i, ear = _half_width(d, rows, search, frame.iod, params)
+        flags += [f"ear_notch_{side}"] * ear
+        sides.append((half, i))
+    (d_left, i_left), (d_right, i_right) = sides
+    if math.isnan(d_left) or math.isnan(d_right):
         return FwhrMeasurement(brow=params.brow, flags=tuple(flags + ["no_face_run"]))
-    i = int(np.nanargmax(widths))
-    width = float(widths[i])
-    ends = (frame.photo_xy(mid - d_left[i], rows[i]), frame.photo_xy(mid + d_right[i], rows[i]))
+    width = d_left + d_right
+    ends = (frame.photo_xy(mid - d_left, rows[i_left]), frame.photo_xy(mid + d_right, rows[i_right]))
     if not mouth:
         return FwhrMeasurement(width_px=width, brow=params.brow, width_ends=ends, flags=tuple(flags))
     if params.brow == "eyelid":
