@@ -9,10 +9,9 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from _bench import ROOT, record  # noqa: E402
+from _bench import ROOT, main_model_params, record  # noqa: E402
 
 from faceparse.aligned import select_split  # noqa: E402
 from faceparse.train import TrainData, TrainParams, train  # noqa: E402
@@ -22,10 +21,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200)
     args = parser.parse_args()
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    cfg = dict(params["train"]["main"])
-    datasets, label_set = cfg.pop("datasets"), cfg.pop("label_set")
-    cfg.pop("oversample", None)  # the comparison is over the plain training split
+    _, data, cfg = main_model_params()
+    datasets, label_set = data["datasets"], data["label_set"]
     manifest = pd.read_csv(ROOT / "data/aligned/manifest.csv", keep_default_na=False)
     aligned = ROOT / "data/aligned"
     tx, ty, _ = select_split(aligned, manifest, datasets, label_set, "train")

@@ -20,10 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from _bench import ROOT, record  # noqa: E402
+from _bench import ROOT, main_model_params, record  # noqa: E402
 
 from faceparse.models import ModelSpec, build_model  # noqa: E402
 from faceparse.train import TrainData, TrainParams, WeightedLoss, model_input, train  # noqa: E402
@@ -80,9 +79,8 @@ def inference(spec: ModelSpec, images: np.ndarray) -> dict[int, float]:
 
 
 def setting() -> tuple[int, ModelSpec, TrainParams]:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params, _, cfg = main_model_params()
     size = int(params["align"]["size"])
-    cfg = {k: v for k, v in params["train"]["main"].items() if k not in ("datasets", "label_set", "oversample")}
     p = TrainParams.from_dict({**cfg, "weights": "none", "epochs": 1000, "max_steps": STEPS})
     return size, ModelSpec(arch=p.arch, encoder=p.encoder, num_classes=6), p
 
