@@ -322,6 +322,10 @@ def test_missing_parts_give_nan_and_flags_not_exceptions():
     cv2.ellipse(one_eye, (196, 220), (22, 10), 0, 0, 360, 3, -1)
     assert "one_eye" in measure_skin(image, one_eye).flags
 
+    image, labels = _face()
+    prof = measure_skin(image[210:], labels[210:])        # photo cut at the eyes' top: no forehead in view
+    assert "forehead_missing" in prof.flags and not math.isnan(_patch(prof, "cheek_left").lab[0])
+
     blank = np.zeros_like(labels)
     row = profile_face(image, blank)
     assert "no_eyes" in row["skin_flags"] and "no_skin" in row["skin_flags"] and math.isnan(row["fwhr"])

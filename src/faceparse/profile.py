@@ -444,13 +444,16 @@ def _cheek_centre(frame: _Frame, face: np.ndarray, side: int, nose: _Blob, mouth
     return (right[0] + nose_side) / 2, float(row)
 
 
-def _forehead_centre(frame: _Frame, size: int) -> tuple[float, float]:
+def _forehead_centre(frame: _Frame, size: int) -> tuple[float, float] | None:
     """Halfway up from the eyes' top to the top of the skin above the glabella (median over a band
-    of columns one patch wide on the midline, so one stray hair pixel does not decide)."""
+    of columns one patch wide on the midline, so one stray hair pixel does not decide); None when
+    the eyes touch the frame's top edge and no forehead is in view."""
     eyes_top = min(e.top for e in frame.eyes)
     c0 = max(frame.mid - size // 2, 0)
     c1 = min(frame.mid + size // 2 + 1, frame.labels.shape[1])
     above = np.isin(frame.labels[:eyes_top, c0:c1], (SKIN, NOSE))[::-1]
+    if above.size == 0:
+        return None
     # Rows from the eyes' top upward that are still skin (or the nose bridge); image top stops it.
     run = np.where((~above).any(axis=0), (~above).argmax(axis=0), eyes_top)
     skin_top = eyes_top - float(np.median(run))
@@ -543,7 +546,8 @@ def measure_skin(image: np.ndarray, labels: np.ndarray, confidence: np.ndarray |
     size = 0
     if frame is not None:
         size = max(int(round(params.patch_size_fraction * frame.iod)), 1)
-        centres["forehead"] = frame.photo_xy(*_forehead_centre(frame, size))
+        forehead = _forehead_centre(frame, size)
+        centres["forehead"] = frame.photo_xy(*forehead) if forehead is not None else None
         nose, mouth = _blobs(frame.labels == NOSE), _blobs(frame.labels == MOUTH)
         flags += ["no_nose"] * (not nose) + ["no_mouth"] * (not mouth)
         eye_bottom = max(e.bottom for e in frame.eyes)
