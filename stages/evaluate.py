@@ -4,7 +4,6 @@ Writes metrics/evaluate.json shaped {model: {split: {pixel_accuracy, mean_f1, me
 confusion-matrix and F1 plots under metrics/plots/, and overlays of the best and worst photos.
 """
 
-import json
 
 import numpy as np
 import pandas as pd
@@ -12,7 +11,6 @@ import pandas as pd
 from _common import ROOT, get, setup, write_json
 
 from faceparse import tracking
-from faceparse.aligned import load_arrays
 from faceparse.evaluate import evaluate_split, write_overlays
 from faceparse.metrics import plot_confusion, plot_f1_bars
 from faceparse.predict import Predictor
@@ -40,17 +38,16 @@ def main() -> None:
             for split in cfg["splits"]:
                 dataset, _, split_name = split.partition("/")
                 rows = manifest[(manifest["dataset"] == dataset) & (manifest["split"] == split_name)]
-                arrays = load_arrays(ROOT / "data/aligned", dataset)
-                r = evaluate_split(predictor, rows, arrays["images"], arrays["affines"], ROOT,
-                                   int(cfg["bootstrap"]), int(cfg["seed"]))
+                with np.load(ROOT / "data/aligned" / f"{dataset}.npz") as arrays:
+                    affines = arrays["affines"]
+                r = evaluate_split(predictor, rows, affines, ROOT, int(cfg["bootstrap"]), int(cfg["seed"]))
                 results[model][split] = r.summary
                 tag = f"{model}_{split}".replace("/", "_").replace("+", "_")
                 confusions[f"{model}/{split}"] = {"classes": list(predictor.classes), "matrix": r.confusion.tolist()}
                 plot_confusion(r.confusion, predictor.classes, plots / f"confusion_{tag}.png")
                 plot_f1_bars(r.summary["f1"], plots / f"f1_{tag}.png")
                 if cfg["overlays"] and split == cfg["splits"][0]:
-                    write_overlays(predictor, r, rows, arrays["images"], arrays["affines"], ROOT,
-                                   plots / "overlays", tag, int(cfg["overlays"]))
+                    write_overlays(predictor, r, rows, affines, ROOT, plots / "overlays", tag, int(cfg["overlays"]))
                 t.metrics({f"{tag}.{k}": v for k, v in r.summary.items() if isinstance(v, float)})
                 print(f"{model:>20} {split:<24} pixel acc {r.summary['pixel_accuracy']:.4f}  "
                       f"mean F1 {r.summary['mean_f1']:.4f}  mean IoU {r.summary['mean_iou']:.4f}")

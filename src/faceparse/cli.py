@@ -28,7 +28,7 @@ def _predictor(args):
 
 
 def cmd_evaluate(args) -> int:
-    from faceparse.align import align_sample, warp_image
+    from faceparse.align import align_sample
     from faceparse.datasets import get_reader, read_image
     from faceparse.evaluate import score_photos
     from faceparse.jsonio import write_json
@@ -66,7 +66,7 @@ def cmd_evaluate(args) -> int:
                 skipped.append(f"{s.id}: {err}")
                 continue
             alignment = align_sample(image, reader.read_landmarks(s), predictor.finder, predictor.align_params)
-            yield s.id, s.pose, convert(mask, reader.vocabulary, target), warp_image(image, alignment.matrix, predictor.size), alignment.matrix
+            yield s.id, s.pose, convert(mask, reader.vocabulary, target), image, alignment
 
     result = score_photos(predictor, items(), len(samples), bootstrap=args.bootstrap, seed=0, not_evaluated=skipped)
     result.summary["not_evaluated"] = skipped
@@ -107,29 +107,25 @@ def _photos(inputs: list[str]) -> list[Path]:
 def segment_photo(predictor, image: np.ndarray):
     """Label map, confidence and faces of one photo, at its original size.
 
-    Each face is predicted on its own crop; where crops overlap their probabilities are averaged,
-    and pixels outside every crop are background.
+    Each face is predicted on its own crop (`Predictor.photo_probs`); where faces overlap their
+    probabilities are averaged, weighted by how much each face's crop covers the pixel.
     """
-    import cv2
-
-    from faceparse.align import align_whole_image, unwarp_probs, warp_image
+    from faceparse.align import align_whole_image
+    from faceparse.predict import crop_coverage
 
     faces = predictor.align(image) or [align_whole_image(image.shape, predictor.align_params)]
     h, w = image.shape[:2]
-    k = len(predictor.classes)
-    acc = np.zeros((k, h, w), np.float32)
+    acc = np.zeros((len(predictor.classes), h, w), np.float32)
     weight = np.zeros((h, w), np.float32)
     for face in faces:
-        crop = warp_image(image, face.matrix, predictor.size)
-        probs = predictor.crop_probs(crop[None])[0]
-        inside = cv2.warpAffine(np.ones((predictor.size, predictor.size), np.float32), face.matrix, (w, h),
-                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0.0)
-        acc += unwarp_probs(probs, face.matrix, (h, w)) * inside
-        weight += inside
-    acc[0] += weight == 0
-    probs = acc / np.maximum(weight, 1e-6)[None]
-    probs[:, weight == 0] = 0
-    probs[0, weight == 0] = 1
+        # A face's probabilities cover the whole photo (background outside its crop, or the
+        # whole-photo prediction where its crop cut the face); a pixel no crop covers takes them
+        # from every face equally.
+        inside = crop_coverage(face.matrix, predictor.size, (h, w))
+        share = np.maximum(inside, 1e-3)
+        acc += predictor.photo_probs(image, face) * share
+        weight += share
+    probs = acc / weight[None]
     return probs.argmax(0).astype(np.uint8), probs.max(0), faces
 
 

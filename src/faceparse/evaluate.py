@@ -1,6 +1,6 @@
 """Score a model on a test split the way the field compares models: one confusion matrix over the
 whole split, at each photo's original label resolution (probabilities warped back through the
-stored alignment, then argmax), label 255 ignored."""
+stored alignment by `Predictor.photo_probs`, then argmax), label 255 ignored."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from faceparse.align import unwarp_probs
+from faceparse.align import Alignment
 from faceparse.datasets import read_image, read_index_mask
 from faceparse.labels import IGNORE, get_label_set
 from faceparse.metrics import bootstrap_mean_f1, confusion_matrix, protocol_summary, scores
@@ -31,7 +31,7 @@ class SplitResult:
     per_image_cms: np.ndarray = field(repr=False)
 
 
-Item = tuple[str, str, np.ndarray, np.ndarray, np.ndarray]  # id, pose, truth (H, W), crop (S, S, 3), affine (2, 3)
+Item = tuple[str, str, np.ndarray, np.ndarray, Alignment]  # id, pose, truth (H, W), photo (H, W, 3), alignment
 
 
 def score_photos(predictor: Predictor, items: Iterable[Item], n: int, bootstrap: int = 1000, seed: int = 0,
@@ -44,11 +44,9 @@ def score_photos(predictor: Predictor, items: Iterable[Item], n: int, bootstrap:
     classes = predictor.classes
     k = len(classes)
     cms, ids, poses = [], [], []
-    for photo_id, pose, truth, crop, affine in tqdm(items, total=n, desc="evaluate", unit="photo",
-                                                   dynamic_ncols=True, leave=False):
-        probs = predictor.crop_probs(crop[None])[0]
-        full = unwarp_probs(probs, affine, truth.shape)
-        cms.append(confusion_matrix(truth, full.argmax(0).astype(np.uint8), k))
+    for photo_id, pose, truth, image, alignment in tqdm(items, total=n, desc="evaluate", unit="photo",
+                                                       dynamic_ncols=True, leave=False):
+        cms.append(confusion_matrix(truth, predict_label_map(predictor, image, alignment), k))
         ids.append(photo_id)
         poses.append(pose)
     cms_arr = np.stack(cms) if cms else np.zeros((0, k, k), np.int64)
@@ -79,12 +77,12 @@ def _pose_key(p: str):
         return (1, 0.0, p)
 
 
-def evaluate_split(predictor: Predictor, rows: pd.DataFrame, crops: np.ndarray, affines: np.ndarray,
-                   repo_root: Path, bootstrap: int = 1000, seed: int = 0) -> SplitResult:
-    """`rows`: the aligned manifest rows of one split; `crops`/`affines`: that dataset's arrays."""
+def evaluate_split(predictor: Predictor, rows: pd.DataFrame, affines: np.ndarray, repo_root: Path,
+                   bootstrap: int = 1000, seed: int = 0) -> SplitResult:
+    """`rows`: the aligned manifest rows of one split; `affines`: that dataset's stored alignments."""
     ok = rows[rows["index"] >= 0]
-    items = ((r["id"], r["pose"], read_index_mask(repo_root / r["label"]), crops[r["index"]], affines[r["index"]])
-             for _, r in ok.iterrows())
+    items = ((r["id"], r["pose"], read_index_mask(repo_root / r["label"]), read_image(repo_root / r["image"]),
+              stored_alignment(r, affines)) for _, r in ok.iterrows())
     return score_photos(predictor, items, len(ok), bootstrap, seed,
                         not_evaluated=rows.loc[rows["index"] < 0, "id"].tolist())
 
@@ -111,13 +109,19 @@ def overlay_panel(image: np.ndarray, truth: np.ndarray, pred: np.ndarray, label_
     return np.concatenate(resized, axis=1)
 
 
-def predict_label_map(predictor: Predictor, crop: np.ndarray, affine: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    probs = predictor.crop_probs(crop[None])[0]
-    return unwarp_probs(probs, affine, shape).argmax(0).astype(np.uint8)
+def stored_alignment(row: pd.Series, affines: np.ndarray) -> Alignment:
+    """The alignment the align stage stored for one aligned manifest row."""
+    return Alignment(matrix=affines[row["index"]], method=row["align_method"],
+                     box=tuple(float(row[k]) for k in ("box_x", "box_y", "box_w", "box_h")), angle=float(row["angle"]))
 
 
-def write_overlays(predictor: Predictor, result: SplitResult, rows: pd.DataFrame, crops: np.ndarray,
-                   affines: np.ndarray, repo_root: Path, out_dir: Path, prefix: str, n: int) -> list[Path]:
+def predict_label_map(predictor: Predictor, image: np.ndarray, alignment: Alignment) -> np.ndarray:
+    """`(H, W) uint8` classes over the whole photo for one face."""
+    return predictor.photo_probs(image, alignment).argmax(0).astype(np.uint8)
+
+
+def write_overlays(predictor: Predictor, result: SplitResult, rows: pd.DataFrame, affines: np.ndarray,
+                   repo_root: Path, out_dir: Path, prefix: str, n: int) -> list[Path]:
     """The `n` best and `n` worst photos of the split (by per-photo mean F1) as overlay panels."""
     by_id = rows.set_index("id")
     ranked = result.per_image.dropna(subset=["mean_f1"]).sort_values("mean_f1")["id"].tolist()
@@ -128,7 +132,7 @@ def write_overlays(predictor: Predictor, result: SplitResult, rows: pd.DataFrame
         r = by_id.loc[photo_id]
         image = read_image(repo_root / r["image"])
         truth = read_index_mask(repo_root / r["label"])
-        pred = predict_label_map(predictor, crops[r["index"]], affines[r["index"]], truth.shape)
+        pred = predict_label_map(predictor, image, stored_alignment(r, affines))
         path = out_dir / f"{prefix}_{kind}{rank % n + 1}.jpg"
         cv2.imwrite(str(path), cv2.cvtColor(overlay_panel(image, truth, pred, predictor.label_set), cv2.COLOR_RGB2BGR),
                     [cv2.IMWRITE_JPEG_QUALITY, 85])

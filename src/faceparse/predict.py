@@ -1,18 +1,28 @@
 """Segment photos with a trained model (optionally through the label adapter): crop by the stored
-alignment, predict on the crop, warp the class probabilities back onto the original photo."""
+alignment, predict on the crop, warp the class probabilities back onto the original photo.
+
+A face detector can under-frame a turned head: its box then holds part of the face, and the rest of
+the head lies outside the crop. On a detector's crop, `Predictor.photo_probs` notices when the face
+itself runs off the crop's top or sides, predicts the whole photo as well and fills the pixels outside
+the face crop from it, instead of calling them background. Crops framed by landmarks are trusted."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
-from faceparse.align import AlignParams, Alignment, HaarFaceFinder, unwarp_probs, warp_image
+from faceparse.align import AlignParams, Alignment, HaarFaceFinder, align_whole_image, unwarp_probs, warp_image
 from faceparse.labels import get_label_set, mapping_matrix
 from faceparse.models import default_device, load_checkpoint
 from faceparse.train import predict_probs
+
+# Alignment methods whose box a detector guessed (and can get wrong), as opposed to landmarks.
+DETECTOR_METHODS = ("haar_frontal", "haar_profile")
 
 
 @dataclass
@@ -24,6 +34,9 @@ class Predictor:
     tta: bool = True
     target_label_set: str | None = None   # project the output onto this label set (many-to-one)
     batch_size: int = 16
+    # Share of the crop's top, left or right edge (where it lies inside the photo) predicted as the
+    # face itself, above which the whole photo is predicted too; None never does.
+    spill: float | None = 0.15
 
     def __post_init__(self) -> None:
         self.device = default_device()
@@ -71,7 +84,61 @@ class Predictor:
         """Every face found in a photo, largest first (empty when none)."""
         return self.finder.find(image)
 
-    def photo_probs(self, image: np.ndarray, alignment: Alignment) -> np.ndarray:
-        """`(K, H, W) float32` probabilities over the whole original photo for one face."""
-        crop = warp_image(image, alignment.matrix, self.size)
-        return unwarp_probs(self.crop_probs(crop[None])[0], alignment.matrix, image.shape[:2])
+    def photo_probs(self, image: np.ndarray, alignment: Alignment, probs: np.ndarray | None = None) -> np.ndarray:
+        """`(K, H, W) float32` probabilities over the whole original photo for one face (`probs`: its
+        crop's, when already predicted).
+
+        Where a detector's crop cut the face (see `spill`), the pixels outside the crop take the
+        probabilities of the whole photo, letter-boxed and predicted, instead of background.
+        """
+        matrix = alignment.matrix
+        if probs is None:
+            probs = self.crop_probs(warp_image(image, matrix, self.size)[None])[0]
+        shape = image.shape[:2]
+        full = unwarp_probs(probs, matrix, shape)
+        if alignment.method not in DETECTOR_METHODS or not self._runs_off(probs, matrix, shape):
+            return full
+        whole = align_whole_image(shape, self.align_params).matrix
+        outer = unwarp_probs(self.crop_probs(warp_image(image, whole, self.size)[None])[0], whole, shape)
+        inside = crop_coverage(matrix, self.size, shape)[None]
+        return inside * full + (1 - inside) * outer
+
+    def _runs_off(self, probs: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> bool:
+        """Whether the face itself covers more than `spill` of the crop's top, left or right edge
+        where that edge lies inside the photo: the face box under-framed the head.
+
+        Hair over those edges and the neck below the crop are what a well-framed crop cuts, so they
+        do not count; a crop that holds the whole photo never runs off.
+        """
+        if self.spill is None:
+            return False
+        h, w = shape
+        corners = cv2.transform(np.array([[[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]]], np.float64), matrix)[0]
+        if (corners >= -0.5).all() and (corners <= self.size - 0.5).all():
+            return False
+        in_photo = cv2.warpAffine(np.ones((h, w), np.uint8), matrix, (self.size, self.size), flags=cv2.INTER_NEAREST,
+                                  borderValue=0) > 0
+        face = self._face_classes[probs.argmax(0)]
+        for edge in (np.s_[0, :], np.s_[:, 0], np.s_[:, -1]):
+            inside = in_photo[edge]
+            if inside.any() and face[edge][inside].mean() > self.spill:
+                return True
+        return False
+
+    @cached_property
+    def _face_classes(self) -> np.ndarray:
+        """`(K,) bool` over the output classes: the face itself, read as FASSEG's skin, eyes, nose and
+        mouth (every label set maps onto FASSEG's six classes)."""
+        target = get_label_set("fasseg6").classes
+        face = np.isin(np.arange(len(target)), [target.index(c) for c in ("skin", "eyes", "nose", "mouth")])
+        if self.label_set == "fasseg6":
+            return face
+        return mapping_matrix(self.label_set, "fasseg6")[:, face].sum(1) > 0.5
+
+
+def crop_coverage(matrix: np.ndarray, size: int, shape: tuple[int, int]) -> np.ndarray:
+    """`(H, W) float32`: how much of each photo pixel the `size`-pixel crop taken by `matrix` covers
+    (1 inside, 0 outside, in between along its edge)."""
+    h, w = shape[:2]
+    return cv2.warpAffine(np.ones((size, size), np.float32), matrix, (w, h),
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0.0)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from faceparse.align import unwarp_probs, warp_image
+from faceparse.align import warp_image
 from faceparse.datasets import read_image
 from faceparse.errors import FaceparseDataError
 from faceparse.predict import Predictor
@@ -45,7 +45,7 @@ def profile_photos(predictor: Predictor, photos: list[Path], params: ProfilePara
             crops = np.stack([warp_image(image, f.matrix, predictor.size) for _, image, _, _, f in found])
             probs = predictor.crop_probs(crops)
             for (photo, image, i, n, face), p in zip(found, probs):
-                full = unwarp_probs(p, face.matrix, image.shape[:2])
+                full = predictor.photo_probs(image, face, p)
                 labels, confidence = full.argmax(0).astype(np.uint8), full.max(0)
                 flags = ["several_faces"] if n > 1 else []
                 row = {"photo": str(photo), "face_index": i, "n_faces": n, "width": image.shape[1],
