@@ -7,18 +7,19 @@ from pathlib import Path
 
 import yaml
 
+from faceparse.train import split_section
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "metrics" / "bench.json"
-# Keys of a train.<name> section that choose the data, not TrainParams; benchmarks train on the
-# plain training split, so oversample is read and set aside too.
-DATA_KEYS = ("datasets", "label_set", "oversample")
 
 
 def main_model_params() -> tuple[dict, dict, dict]:
-    """params.yaml, the data keys of its train.main section, and the rest of that section (TrainParams)."""
+    """params.yaml, the data keys of its train.main section, and the rest of that section (TrainParams).
+
+    Benchmarks train on the plain training split: `oversample` is among the data keys set aside.
+    """
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    cfg = dict(params["train"]["main"])
-    data = {k: cfg.pop(k, None) for k in DATA_KEYS}
+    data, cfg = split_section(params["train"]["main"])
     return params, data, cfg
 
 

@@ -17,7 +17,7 @@ from faceparse.aligned import oversample, select_split
 from faceparse.labels import get_label_set
 from faceparse.metrics import mean_f1_by_group
 from faceparse.models import load_checkpoint
-from faceparse.train import TrainData, TrainParams, train
+from faceparse.train import TrainData, TrainParams, split_section, train
 
 
 def peak_memory_mb() -> dict:
@@ -29,8 +29,8 @@ def peak_memory_mb() -> dict:
 
 def main(name: str) -> None:
     params = setup()
-    cfg = dict(get(params, f"train.{name}"))
-    datasets, label_set, repeat = cfg.pop("datasets"), cfg.pop("label_set"), cfg.pop("oversample", {})
+    data, cfg = split_section(get(params, f"train.{name}"))
+    datasets, label_set, repeat = data["datasets"], data["label_set"], data["oversample"] or {}
     p = TrainParams.from_dict(cfg)
     manifest = pd.read_csv(ROOT / "data/aligned/manifest.csv", keep_default_na=False)
     aligned = ROOT / "data/aligned"
@@ -56,7 +56,7 @@ def main(name: str) -> None:
             "steps": result["steps"], "seconds": round(result["seconds"], 1), "best_epoch": result["best_epoch"],
             "val_pixel_accuracy": best["pixel_accuracy"], "val_mean_f1": best["mean_f1"],
             "val_f1": best["f1"],
-            "val_mean_f1_by_pose": mean_f1_by_group(result["best_val_per_image"], val_rows["pose"].astype(str), classes),
+            "val_mean_f1_by_pose": mean_f1_by_group(result["best_val_per_image"], val_rows["pose"], classes),
             "peak_memory_mb": peak_memory_mb(),
         }
         write_json(f"metrics/train_{name}.json", summary)

@@ -9,7 +9,7 @@ from faceparse.aligned import oversample
 from faceparse.errors import FaceparseConfigError, FaceparseDataError
 from faceparse.models import (ARCHITECTURES, ENCODERS, ModelSpec, build_model, count_parameters,
                               load_checkpoint, load_encoder_weights, resolve_imagenet_weights)
-from faceparse.train import TrainData, TrainParams, lr_factor, train
+from faceparse.train import TrainData, TrainParams, lr_factor, split_section, train
 
 
 def _data(n=6, size=64, seed=0):
@@ -107,3 +107,11 @@ def test_oversampling_repeats_the_named_photos_only():
         oversample(rows, {"fasseg": {"V1_": 2}})
     with pytest.raises(FaceparseConfigError, match="at least 1"):
         oversample(rows, {"fasseg": {"V2_": 0}})
+
+
+def test_params_section_splits_into_data_keys_and_train_params():
+    section = {"datasets": ["fasseg"], "label_set": "fasseg6", "epochs": 3, "lr": 0.01}
+    data, rest = split_section(section)
+    assert data == {"datasets": ["fasseg"], "label_set": "fasseg6", "oversample": None}
+    assert TrainParams.from_dict(rest) == TrainParams(epochs=3, lr=0.01)
+    assert "datasets" in section                               # the params dict is left as it was

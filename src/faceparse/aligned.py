@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from faceparse.align import AlignParams, HaarFaceFinder, align_sample, warp_image, warp_mask
 from faceparse.datasets import get_reader, read_image, read_index_mask
+from faceparse.errors import FaceparseConfigError
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,6 @@ def load_arrays(aligned_dir: Path, dataset: str) -> dict[str, np.ndarray]:
 def select_split(aligned_dir: Path, manifest: pd.DataFrame, datasets: list[str], label_set: str,
                  split: str) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """Aligned crops, label maps in `label_set` and manifest rows of one split of `datasets`."""
-    from faceparse.errors import FaceparseConfigError
-
     images, masks, rows = [], [], []
     for name in datasets:
         m = manifest[(manifest["dataset"] == name) & (manifest["index"] >= 0)]
@@ -95,8 +94,6 @@ def oversample(rows: pd.DataFrame, repeat: dict[str, dict[str, int]]) -> np.ndar
     Every row appears once, in order; then the repeats follow, one round over the listed rows at a
     time, so a row whose id starts with a listed prefix appears `times` times in all.
     """
-    from faceparse.errors import FaceparseConfigError
-
     times = np.ones(len(rows), dtype=np.int64)
     for dataset, prefixes in (repeat or {}).items():
         for prefix, n in prefixes.items():

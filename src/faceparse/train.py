@@ -24,6 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from faceparse.errors import FaceparseConfigError
 from faceparse.labels import IGNORE, get_label_set
 from faceparse.metrics import confusion_matrix, scores
 from faceparse.models import (IMAGENET_MEAN, IMAGENET_STD, ModelSpec, build_model, default_device,
@@ -58,9 +59,19 @@ class TrainParams:
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(d) - known
         if unknown:
-            from faceparse.errors import FaceparseConfigError
             raise FaceparseConfigError(f"unknown training params {sorted(unknown)}; known: {sorted(known)}")
         return cls(**d)
+
+
+# Keys of a `train.<name>` params section that choose the data rather than how to train.
+DATA_KEYS = ("datasets", "label_set", "oversample")
+
+
+def split_section(section: dict) -> tuple[dict, dict]:
+    """A `train.<name>` params section -> its data keys (missing ones None) and the rest, for
+    `TrainParams.from_dict`."""
+    rest = dict(section)
+    return {k: rest.pop(k, None) for k in DATA_KEYS}, rest
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -180,7 +191,6 @@ class WeightedLoss(nn.Module):
         super().__init__()
         unknown = set(weights) - set(LOSSES)
         if unknown:
-            from faceparse.errors import FaceparseConfigError
             raise FaceparseConfigError(f"unknown losses {sorted(unknown)}; known: {sorted(LOSSES)}")
         self.weights = {k: float(v) for k, v in weights.items() if v}
         self.terms = nn.ModuleDict({k: LOSSES[k](num_classes, class_weights) for k in self.weights})
@@ -214,7 +224,6 @@ def make_optimizer(model: nn.Module, p: TrainParams) -> torch.optim.Optimizer:
         return torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
     if p.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=p.lr, momentum=0.9, weight_decay=p.weight_decay, nesterov=True)
-    from faceparse.errors import FaceparseConfigError
     raise FaceparseConfigError(f"unknown optimizer {p.optimizer!r}; known: adamw, sgd")
 
 

@@ -11,7 +11,7 @@ from typing import Callable, Protocol
 import numpy as np
 from PIL import Image, ImageOps
 
-from faceparse.errors import FaceparseDataError
+from faceparse.errors import FaceparseConfigError, FaceparseDataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -58,8 +58,6 @@ def register(name: str):
 
 
 def get_reader(name: str, **options) -> DatasetReader:
-    from faceparse.errors import FaceparseConfigError
-
     try:
         cls = READERS[name]
     except KeyError:
