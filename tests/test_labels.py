@@ -145,3 +145,10 @@ def test_unsided_classes_cannot_be_split_into_sided_ones():
     assert convert(mask, "mut1ny11", "celebamask19")[0].tolist() == [IGNORE] * 4 + [mouth]
     assert convert(mask, "mut1ny11", "lapa11")[0].tolist() == [IGNORE, IGNORE, 1, IGNORE, 8]
     assert convert(mask, "mut1ny11", "helen11")[0].tolist() == [IGNORE, IGNORE, 0, IGNORE, 8]
+
+
+@pytest.mark.parametrize("name", sorted(set(LABEL_SETS) - {"fasseg6"}))
+def test_every_label_set_maps_onto_the_study_label_set(name):
+    # Predictor reads "the face itself" through this mapping; each class goes to one fasseg6 class or none.
+    m = mapping_matrix(name, "fasseg6")
+    assert m.shape == (len(get_label_set(name).classes), 6) and set(m.sum(1).tolist()) <= {0.0, 1.0}

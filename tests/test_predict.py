@@ -90,7 +90,7 @@ def test_crop_holding_the_whole_photo_is_not_predicted_again():
     image, head = photo_with_head((50, 65))               # the head fills the photo and touches its edges
     model = BrightIsHead()
     model.photo_probs(image, align_whole_image(head.shape, AlignParams(size=64)))
-    model.photo_probs(image, crop((45.0, 60.0), 130.0))   # a detector's crop that holds the photo
+    model.photo_probs(image, crop((44.5, 59.5), 120.0))   # a detector's crop that just holds the photo
     assert model.calls == 2
 
 
@@ -105,3 +105,26 @@ def test_crop_coverage_is_one_inside_and_zero_outside():
     face = crop_matrix((45.0, 60.0), 40.0, 0.0, 64)       # covers x 25-65, y 40-80
     cover = crop_coverage(face, 64, (120, 90))
     assert np.allclose(cover[45:75, 30:60], 1) and np.allclose(cover[:35], 0) and np.allclose(cover[:, 70:], 0)
+
+
+def test_another_head_outside_the_crop_stays_background():
+    image, head = photo_with_head((40, 55))
+    cv2.circle(image, (84, 8), 5, (255, 255, 255), -1)     # another person's bright head, apart from this one
+    model = BrightIsHead()
+    labels = model.photo_probs(image, crop((45.0, 60.0), 70.0)).argmax(0)
+    assert model.calls == 2
+    sure = interior(head)
+    assert (labels[sure] == head[sure]).all() and (labels[4:13, 80:89] == 0).all()
+
+
+def test_segment_photo_keeps_a_filled_head_beside_another_face():
+    from faceparse.cli import segment_photo
+
+    image, head = photo_with_head((40, 55))
+    big, small = crop((45.0, 60.0), 70.0), crop((80.0, 110.0), 16.0)  # the cut face, and a small second face
+    model = BrightIsHead()
+    model.align = lambda photo: [big, small]
+    labels, _, _ = segment_photo(model, image)
+    outside = (crop_coverage(big.matrix, 64, head.shape) == 0) & (crop_coverage(small.matrix, 64, head.shape) == 0)
+    sure = interior(head) & outside & head
+    assert sure.sum() > 500 and (labels[sure] == 1).all()

@@ -107,8 +107,10 @@ def _photos(inputs: list[str]) -> list[Path]:
 def segment_photo(predictor, image: np.ndarray):
     """Label map, confidence and faces of one photo, at its original size.
 
-    Each face is predicted on its own crop (`Predictor.photo_probs`); where faces overlap their
-    probabilities are averaged, weighted by how much each face's crop covers the pixel.
+    Each face is predicted on its own crop (`Predictor.photo_probs`). Where crops overlap, faces
+    are averaged by how much of the pixel each crop covers; outside every crop, by how surely each
+    face calls the pixel head, so a head one face filled in from the whole photo is not outvoted by
+    faces that leave it background.
     """
     from faceparse.align import align_whole_image
     from faceparse.predict import crop_coverage
@@ -118,12 +120,10 @@ def segment_photo(predictor, image: np.ndarray):
     acc = np.zeros((len(predictor.classes), h, w), np.float32)
     weight = np.zeros((h, w), np.float32)
     for face in faces:
-        # A face's probabilities cover the whole photo (background outside its crop, or the
-        # whole-photo prediction where its crop cut the face); a pixel no crop covers takes them
-        # from every face equally.
+        probs = predictor.photo_probs(image, face)
         inside = crop_coverage(face.matrix, predictor.size, (h, w))
-        share = np.maximum(inside, 1e-3)
-        acc += predictor.photo_probs(image, face) * share
+        share = inside + (1 - inside) * (1 - probs[0]) + 1e-6
+        acc += probs * share
         weight += share
     probs = acc / weight[None]
     return probs.argmax(0).astype(np.uint8), probs.max(0), faces

@@ -88,8 +88,10 @@ class Predictor:
         """`(K, H, W) float32` probabilities over the whole original photo for one face (`probs`: its
         crop's, when already predicted).
 
-        Where a detector's crop cut the face (see `spill`), the pixels outside the crop take the
-        probabilities of the whole photo, letter-boxed and predicted, instead of background.
+        Where a detector's crop cut the face (see `spill`), the photo is predicted whole (letter-boxed)
+        as well, and its head regions that reach into the crop fill the pixels outside the crop;
+        the rest stays background, so another person or a hand in the photo is not taken for this
+        face (a head that touches this one is, a limit of the rule).
         """
         matrix = alignment.matrix
         if probs is None:
@@ -100,35 +102,43 @@ class Predictor:
             return full
         whole = align_whole_image(shape, self.align_params).matrix
         outer = unwarp_probs(self.crop_probs(warp_image(image, whole, self.size)[None])[0], whole, shape)
-        inside = crop_coverage(matrix, self.size, shape)[None]
-        return inside * full + (1 - inside) * outer
+        inside = crop_coverage(matrix, self.size, shape)
+        head = (outer.argmax(0) != 0).astype(np.uint8)
+        _, regions = cv2.connectedComponents(head, connectivity=8)
+        own = np.unique(regions[(head > 0) & (inside > 0.5)])
+        elsewhere = ~np.isin(regions, own[own > 0])      # background, or a head that does not reach the crop
+        outer[:, elsewhere] = 0
+        outer[0, elsewhere] = 1
+        # `full` is already background outside the crop (blended along its one-pixel edge).
+        return inside[None] * full + (1 - inside[None]) * outer
 
     def _runs_off(self, probs: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> bool:
         """Whether the face itself covers more than `spill` of the crop's top, left or right edge
         where that edge lies inside the photo: the face box under-framed the head.
 
-        Hair over those edges and the neck below the crop are what a well-framed crop cuts, so they
-        do not count; a crop that holds the whole photo never runs off.
+        The bottom edge, where a well-framed crop cuts the neck, does not count, nor does hair over
+        any edge; an edge with less than an eighth of its length inside the photo is too short to
+        judge, and a crop that holds the whole photo never runs off.
         """
         if self.spill is None:
             return False
         h, w = shape
         corners = cv2.transform(np.array([[[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]]], np.float64), matrix)[0]
-        if (corners >= -0.5).all() and (corners <= self.size - 0.5).all():
+        if (corners >= -1.0).all() and (corners <= self.size).all():  # within a pixel of the crop
             return False
         in_photo = cv2.warpAffine(np.ones((h, w), np.uint8), matrix, (self.size, self.size), flags=cv2.INTER_NEAREST,
                                   borderValue=0) > 0
         face = self._face_classes[probs.argmax(0)]
         for edge in (np.s_[0, :], np.s_[:, 0], np.s_[:, -1]):
             inside = in_photo[edge]
-            if inside.any() and face[edge][inside].mean() > self.spill:
+            if inside.sum() >= self.size // 8 and face[edge][inside].mean() > self.spill:
                 return True
         return False
 
     @cached_property
     def _face_classes(self) -> np.ndarray:
         """`(K,) bool` over the output classes: the face itself, read as FASSEG's skin, eyes, nose and
-        mouth (every label set maps onto FASSEG's six classes)."""
+        mouth (every label set maps onto FASSEG's six classes; `test_labels` checks it)."""
         target = get_label_set("fasseg6").classes
         face = np.isin(np.arange(len(target)), [target.index(c) for c in ("skin", "eyes", "nose", "mouth")])
         if self.label_set == "fasseg6":

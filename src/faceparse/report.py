@@ -43,7 +43,8 @@ def build_sections(metrics_dir: Path, params: dict) -> list[tuple[str, str, Any]
                              "mean F1 95% CI": _fmt(s.get("mean_f1_ci95")), "mean IoU": _fmt(s.get("mean_iou")),
                              "mean F1 (no bg)": _fmt(s.get("mean_f1_fg"))})
         out.append(("text", "Scores", "One confusion matrix over each whole split, at each photo's "
-                    "original resolution (predictions warped back through the stored alignment); the interval "
+                    "original resolution (predictions warped back through the stored alignment; where a detector's "
+                    "crop cut the face, the whole photo's prediction fills in outside the crop); the interval "
                     "is a seeded bootstrap over photos. `synthetic` is scored through the FaceSynthetics-to-FASSEG "
                     "label table; `synthetic+adapter` through the learned label adapter. A validation split "
                     "chose each model's best epoch: its scores show pose coverage, not held-out accuracy."))
