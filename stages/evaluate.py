@@ -4,13 +4,12 @@ Writes metrics/evaluate.json shaped {model: {split: {pixel_accuracy, mean_f1, me
 confusion-matrix and F1 plots under metrics/plots/, and overlays of the best and worst photos.
 """
 
-
-import numpy as np
 import pandas as pd
 
 from _common import ROOT, get, setup, write_json
 
 from faceparse import tracking
+from faceparse.aligned import load_arrays
 from faceparse.evaluate import evaluate_split, write_overlays
 from faceparse.metrics import plot_confusion, plot_f1_bars
 from faceparse.predict import Predictor
@@ -30,6 +29,7 @@ def main() -> None:
     manifest = pd.read_csv(ROOT / "data/aligned/manifest.csv", keep_default_na=False)
     plots = ROOT / "metrics/plots/evaluate"
     results, confusions = {}, {}
+    affines = {d: load_arrays(ROOT / "data/aligned", d)["affines"] for d in {s.partition("/")[0] for s in cfg["splits"]}}
     with tracking.run("evaluate", ROOT) as t:
         t.params(cfg)
         for model in cfg["models"]:
@@ -38,16 +38,14 @@ def main() -> None:
             for split in cfg["splits"]:
                 dataset, _, split_name = split.partition("/")
                 rows = manifest[(manifest["dataset"] == dataset) & (manifest["split"] == split_name)]
-                with np.load(ROOT / "data/aligned" / f"{dataset}.npz") as arrays:
-                    affines = arrays["affines"]
-                r = evaluate_split(predictor, rows, affines, ROOT, int(cfg["bootstrap"]), int(cfg["seed"]))
+                r = evaluate_split(predictor, rows, affines[dataset], ROOT, int(cfg["bootstrap"]), int(cfg["seed"]))
                 results[model][split] = r.summary
                 tag = f"{model}_{split}".replace("/", "_").replace("+", "_")
                 confusions[f"{model}/{split}"] = {"classes": list(predictor.classes), "matrix": r.confusion.tolist()}
                 plot_confusion(r.confusion, predictor.classes, plots / f"confusion_{tag}.png")
                 plot_f1_bars(r.summary["f1"], plots / f"f1_{tag}.png")
                 if cfg["overlays"] and split == cfg["splits"][0]:
-                    write_overlays(predictor, r, rows, affines, ROOT, plots / "overlays", tag, int(cfg["overlays"]))
+                    write_overlays(predictor, r, rows, affines[dataset], ROOT, plots / "overlays", tag, int(cfg["overlays"]))
                 t.metrics({f"{tag}.{k}": v for k, v in r.summary.items() if isinstance(v, float)})
                 print(f"{model:>20} {split:<24} pixel acc {r.summary['pixel_accuracy']:.4f}  "
                       f"mean F1 {r.summary['mean_f1']:.4f}  mean IoU {r.summary['mean_iou']:.4f}")
