@@ -19,7 +19,7 @@ import pytest
 from faceparse.errors import FaceparseDataError
 from faceparse.profile import (ProfileParams, apply_colour_correction, bootstrap_ci, fit_colour_correction,
                                fwhr_from_labels, fwhr_from_landmarks, icc_3_1, ita, ita_category,
-                               measure_skin, pearson_r, profile_face, read_tem, srgb_to_lab, srgb_to_linear,
+                               is_greyscale, measure_skin, pearson_r, profile_face, read_tem, srgb_to_lab, srgb_to_linear,
                                xyz_to_lab)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -253,6 +253,23 @@ def test_patches_on_synthetic_face():
     assert row["cheeks_ita_category"] == "light"
     assert row["skin_median_L"] == pytest.approx(SKIN_LAB[0], abs=0.5)
     assert row["colour_correction"] == "none" and row["skin_flags"] == ""
+
+
+def test_greyscale_photo_keeps_lightness_but_has_no_ita():
+    # A colour face turned grey (ITU-R BT.601 luma, as a greyscale save does): b* is ~0, so ITA would
+    # read +-90 degrees ("dark" or "very light") whatever the skin.
+    image, labels = _face()
+    grey = np.repeat(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    assert is_greyscale(grey) and not is_greyscale(image)
+    row = measure_skin(grey, labels).as_row()
+    assert "greyscale" in row["skin_flags"].split(";")
+    g = int(grey[labels == 1][0, 0])             # the skin's grey, about 161 (BT.601 luma of SKIN_RGB)
+    y = ((g / 255 + 0.055) / 1.055) ** 2.4       # sRGB -> linear luminance
+    L = 116 * y ** (1 / 3) - 16                  # CIE L* (y > 0.008856)
+    assert 150 < g < 170 and row["skin_median_L"] == pytest.approx(L, abs=0.05) and row["cheeks_L"] == pytest.approx(L, abs=0.05)
+    for col in ("cheeks_a", "cheeks_b", "cheeks_ita", "skin_median_b", "skin_ita", "cheek_left_ita", "forehead_b"):
+        assert math.isnan(row[col]), col
+    assert row["cheeks_ita_category"] == "" and row["skin_ita_category"] == ""
 
 
 def test_patch_averaging_linear_versus_lab():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -523,6 +523,14 @@ def _check_inputs(image: np.ndarray, labels: np.ndarray, confidence: np.ndarray 
         raise ValueError(f"confidence map is {confidence.shape}, expected the label map's {labels.shape}")
 
 
+def is_greyscale(image: np.ndarray, spread: int = 2, share: float = 0.99) -> bool:
+    """Whether a `(H, W, 3) uint8` photo holds no colour: on `share` of its pixels the three channels
+    differ by at most `spread` (a greyscale photo saved as RGB, JPEG noise allowed). Its a* and b*
+    are then about 0 and ITA, arctan((L* - 50) / b*), would read as +-90 degrees whatever the skin."""
+    channels = np.asarray(image).reshape(-1, 3)
+    return bool(((channels.max(1).astype(np.int16) - channels.min(1)) <= spread).mean() >= share)
+
+
 def measure_skin(image: np.ndarray, labels: np.ndarray, confidence: np.ndarray | None = None,
                  eye_line_angle: float | None = None, params: ProfileParams = ProfileParams(),
                  colour_correction: np.ndarray | None = None) -> SkinProfile:
@@ -537,7 +545,8 @@ def measure_skin(image: np.ndarray, labels: np.ndarray, confidence: np.ndarray |
     Patches are squares of patch_size_fraction x inter-ocular distance, axis-aligned on the photo,
     measured over predicted skin only. A map on which a patch cannot be placed gives NaN values and
     a flag ("no_eyes", "one_eye", "no_nose", "no_mouth", "mouth_above_eyes", "<patch>_missing"),
-    never an exception.
+    never an exception. A greyscale photo (`is_greyscale`) keeps its L* but gives NaN a*, b* and ITA,
+    flagged "greyscale".
     """
     image, labels = np.asarray(image), np.asarray(labels)
     _check_inputs(image, labels, confidence)
@@ -573,6 +582,11 @@ def measure_skin(image: np.ndarray, labels: np.ndarray, confidence: np.ndarray |
     med, n_used = _skin_median(image, labels, colour_correction, params)
     if n_used == 0:
         flags.append("no_skin")
+    if is_greyscale(image):  # lightness is measured; hue is not there to measure
+        flags.append("greyscale")
+        patches = [replace(p, lab=(p.lab[0], math.nan, math.nan), ita=math.nan) for p in patches]
+        cheeks_lab = np.array([cheeks_lab[0], math.nan, math.nan])
+        med = np.array([med[0], math.nan, math.nan])
     corr = "none" if colour_correction is None else json.dumps(np.round(np.asarray(colour_correction), 6).tolist())
     return SkinProfile(
         patches=tuple(patches), cheeks_lab=tuple(float(v) for v in cheeks_lab),
