@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -98,3 +99,67 @@ def test_help_teaches_each_command():
     for command in ("evaluate", "predict", "profile"):
         proc = subprocess.run([sys.executable, "-m", "faceparse.cli", command, "--help"], capture_output=True, text=True)
         assert proc.returncode == 0 and "--model" in proc.stdout and "--out" in proc.stdout
+
+
+def test_predict_names_outputs_by_path_skips_its_own_output_and_records_unreadable_files(model, mirror, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    for sub, n in (("a", "1"), ("b", "1"), ("", "2")):
+        (photos / sub).mkdir(parents=True, exist_ok=True)
+        Image.open(mirror / f"fasseg/V2/Test_RGB/{n}.png").save(photos / sub / f"{n}.png")
+    (photos / "broken.jpg").write_bytes(b"not a jpeg")
+    out = photos / "out"  # inside the folder it reads: a second run must not read its own label maps
+    for _ in range(2):
+        assert main(["predict", "--model", str(model), "--no-tta", str(photos), "--out", str(out)]) == 0
+        table = pd.read_csv(out / "predictions.csv")
+        assert sorted(table["photo"]) == sorted(str(photos / p) for p in ("a/1.png", "b/1.png", "2.png", "broken.jpg"))
+    assert table.set_index("photo").loc[str(photos / "broken.jpg"), "status"].startswith("unreadable")
+    for name, n in (("a/1", "1"), ("b/1", "1"), ("2", "2")):  # same stem in two folders: two outputs
+        labels = np.asarray(Image.open(out / f"{name}_labels.png"))
+        assert labels.shape == _truth(mirror, n).shape
+        assert table.set_index("labels").loc[f"{name}_labels.png", "status"] == "ok"
+    assert "1 photo(s) could not be read" in capsys.readouterr().err
+
+
+def test_predict_refuses_two_photos_that_would_share_outputs(model, mirror, tmp_path):
+    for suffix in (".png", ".jpg"):
+        Image.open(mirror / "fasseg/V2/Test_RGB/1.png").convert("RGB").save(tmp_path / f"1{suffix}")
+    proc = subprocess.run([sys.executable, "-m", "faceparse.cli", "predict", "--model", str(model), str(tmp_path),
+                           "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "1.jpg" in proc.stderr and "1.png" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_profile_checks_its_output_path_before_the_work(model, mirror, tmp_path):
+    (tmp_path / "prof").mkdir()
+    proc = subprocess.run([sys.executable, "-m", "faceparse.cli", "profile", "--model", str(model),
+                           str(mirror / "fasseg/V2/Test_RGB/1.png"), "--out", str(tmp_path / "prof")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "is a folder" in proc.stderr and "Traceback" not in proc.stderr
+    assert "photo/s" not in proc.stderr  # no progress bar: it stopped before profiling anything
+
+
+def test_an_adapter_given_as_the_model_is_named(tmp_path):
+    from faceparse.adapter import adapter_spec
+    from faceparse.models import build_model, save_checkpoint
+
+    spec = adapter_spec("compact", 19, 6)  # reads an image and FaceSynthetics' 19-class softmax
+    save_checkpoint(tmp_path / "adapter.pt", build_model(spec), spec,
+                    {"label_set": "fasseg6", "extra_label_set": "facesynthetics19", "input_size": 64})
+    proc = subprocess.run([sys.executable, "-m", "faceparse.cli", "predict", "--model", str(tmp_path / "adapter.pt"),
+                           str(tmp_path), "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "label adapter, not a model" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_profile_keeps_input_order_and_counts_faces_not_rows(model, mirror, tmp_path, capsys):
+    blank = tmp_path / "blank.png"  # no face: the detector finds none on flat noise
+    Image.fromarray(np.random.default_rng(0).integers(100, 140, (200, 200, 3), dtype=np.uint8)).save(blank)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    photos = [str(mirror / "fasseg/V2/Test_RGB/1.png"), str(broken), str(blank), str(mirror / "fasseg/V2/Test_RGB/2.png")]
+    assert main(["profile", "--model", str(model), "--no-tta", *photos, "--out", str(tmp_path / "p.csv")]) == 0
+    table = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
+    assert list(table["photo"]) == photos  # one face in each FASSEG photo; rows in the order given
+    assert table["flags"].tolist()[1].startswith("unreadable") and table["flags"].tolist()[2] == "no_face"
+    for flags in table["flags"]:
+        assert len(flags.split(";")) == len(set(flags.split(";"))), flags
+    assert capsys.readouterr().out.startswith("2 faces from 2 of 4 photos")

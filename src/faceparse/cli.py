@@ -52,25 +52,31 @@ def cmd_evaluate(args) -> int:
         raise FaceparseError(f"{args.root}: no labelled photos to score ({args.dataset} format)")
     target = predictor.label_set
     skipped: list[str] = []
+    resized: list[str] = []  # masks within the size tolerance of their photo, resampled to it
 
     def items():
         for s in samples:
             try:
                 image = read_image(s.image)
                 mask, _ = reader.read_mask(s)
-                mask, _ = fit_mask_to_image(mask, image.shape, s.mask)
+                mask, fit = fit_mask_to_image(mask, image.shape, s.mask)
             except FaceparseError as err:
                 if not args.skip_bad:
                     raise
                 log.warning("not evaluated: %s", err)
                 skipped.append(f"{s.id}: {err}")
                 continue
+            if fit:
+                (h, w), (H, W) = fit["mask_resized_from"], fit["mask_resized_to"]
+                log.warning("%s: mask is %dx%d, resized to its photo's %dx%d", s.mask, w, h, W, H)
+                resized.append(f"{s.id}: mask {w}x{h} resized to {W}x{H}")
             alignment = align_sample(image, reader.read_landmarks(s), predictor.finder, predictor.align_params)
             yield s.id, s.pose, convert(mask, reader.vocabulary, target), image, alignment
 
     result = score_photos(predictor, items(), len(samples), bootstrap=args.bootstrap, seed=0, not_evaluated=skipped)
     result.summary["not_evaluated"] = skipped
     result.summary["n_not_evaluated"] = len(skipped)
+    result.summary["masks_resized"] = resized
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     summary = {"model": str(args.model), "adapter": args.adapter, "dataset": args.dataset, "root": str(args.root),
@@ -84,24 +90,51 @@ def cmd_evaluate(args) -> int:
           f"mean F1 {summary['mean_f1']:.4f}, mean IoU {summary['mean_iou']:.4f} -> {out / 'metrics.json'}")
     for c in classes:
         print(f"  {c:<16} F1 {summary['f1'][c]:.4f}  IoU {summary['iou'][c]:.4f}")
+    if resized:
+        print(f"  {len(resized)} mask(s) differed slightly in size from their photos and were resized: see "
+              "masks_resized in metrics.json", file=sys.stderr)
+    if skipped:
+        print(f"  {len(skipped)} photo(s) not evaluated: see not_evaluated in metrics.json", file=sys.stderr)
     return 0
 
 
-def _photos(inputs: list[str]) -> list[Path]:
+def _photos(inputs: list[str], exclude: Path | None = None) -> list[tuple[Path, str]]:
+    """Each photo in `inputs` (files, or folders searched recursively, skipping anything under
+    `exclude`) with the name its outputs take: the stem for a file given by name, the path below the
+    folder without its suffix for a file found in one. Two photos that would share a name raise."""
     from faceparse.datasets.base import IMAGE_SUFFIXES
 
-    photos: list[Path] = []
+    found: list[tuple[Path, str]] = []
+    skip = exclude.resolve() if exclude is not None else None
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            photos += sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES)
+            for q in sorted(p.rglob("*")):
+                if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file() and not (skip and skip in q.resolve().parents):
+                    found.append((q, q.relative_to(p).with_suffix("").as_posix()))
         elif p.is_file():
-            photos.append(p)
+            found.append((p, p.stem))
         else:
             raise FaceparseError(f"{p}: no such file or folder")
-    if not photos:
+    if not found:
         raise FaceparseError(f"no photos found in {', '.join(inputs)}")
-    return photos
+    first: dict[str, Path] = {}
+    for photo, name in found:
+        if name in first:
+            raise FaceparseError(f"{first[name]} and {photo} would both write {name}_*: rename one, or give them "
+                                 "as separate runs")
+        first[name] = photo
+    return found
+
+
+def _check_out_file(out: Path) -> None:
+    if out.is_dir():
+        raise FaceparseError(f"--out {out}: is a folder; give the CSV file to write, e.g. {out / 'profile.csv'}")
+
+
+def _check_out_folder(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise FaceparseError(f"--out {out}: is a file; give the folder to write into")
 
 
 def segment_photo(predictor, image: np.ndarray):
@@ -136,27 +169,44 @@ def cmd_predict(args) -> int:
     from faceparse.datasets import read_image
     from faceparse.evaluate import colourise
 
-    predictor = _predictor(args)
     out = Path(args.out)
+    _check_out_folder(out)
+    predictor = _predictor(args)
+    photos = _photos(args.inputs, exclude=out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for photo in tqdm(_photos(args.inputs), desc="predict", unit="photo", dynamic_ncols=True):
-        image = read_image(photo)
+    for photo, name in tqdm(photos, desc="predict", unit="photo", dynamic_ncols=True):
+        try:
+            image = read_image(photo)
+        except FaceparseError as err:
+            log.warning("not segmented: %s", err)
+            rows.append({"photo": str(photo), "status": f"unreadable: {getattr(err, 'problem', err)}"})
+            continue
         labels, confidence, faces = segment_photo(predictor, image)
-        stem = photo.stem
-        cv2.imwrite(str(out / f"{stem}_labels.png"), labels)
-        overlay = (0.55 * image + 0.45 * colourise(labels, predictor.label_set)).astype(np.uint8)
-        cv2.imwrite(str(out / f"{stem}_overlay.jpg"), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
+        files = {"labels": f"{name}_labels.png", "overlay": f"{name}_overlay.jpg"}
         if args.confidence:
-            cv2.imwrite(str(out / f"{stem}_confidence.png"), np.round(confidence * 255).astype(np.uint8))
-        rows.append({"photo": str(photo), "width": image.shape[1], "height": image.shape[0],
-                     "faces": sum(f.face_found for f in faces), "align_method": faces[0].method,
-                     "mean_confidence": float(confidence.mean())})
+            files["confidence"] = f"{name}_confidence.png"
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(out / files["labels"]), labels)
+        overlay = (0.55 * image + 0.45 * colourise(labels, predictor.label_set)).astype(np.uint8)
+        cv2.imwrite(str(out / files["overlay"]), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
+        if args.confidence:
+            cv2.imwrite(str(out / files["confidence"]), np.round(confidence * 255).astype(np.uint8))
+        n_faces = sum(f.face_found for f in faces)
+        rows.append({"photo": str(photo), "status": "ok" if n_faces else "no_face: segmented whole",
+                     "width": image.shape[1], "height": image.shape[0], "faces": n_faces,
+                     "align_method": faces[0].method, "mean_confidence": float(confidence.mean()), **files})
     import pandas as pd
 
-    pd.DataFrame(rows).to_csv(out / "predictions.csv", index=False)
+    table = pd.DataFrame(rows)
+    table.to_csv(out / "predictions.csv", index=False)
     (out / "classes.json").write_text(json.dumps(list(predictor.classes)) + "\n")
-    print(f"{len(rows)} photos -> {out} (label maps: class index per pixel, classes in classes.json)")
+    done = int(table["status"].isin(["ok", "no_face: segmented whole"]).sum())
+    print(f"{done} of {len(table)} photos segmented -> {out} (label maps: class index per pixel, classes in "
+          "classes.json; one row per photo in predictions.csv)")
+    for status, n in table.loc[table["status"] != "ok", "status"].str.split(":").str[0].value_counts().items():
+        what = {"unreadable": "could not be read", "no_face": "had no face found and were segmented whole"}[status]
+        print(f"  {n} photo(s) {what}: see the status column of predictions.csv", file=sys.stderr)
     return 0
 
 
@@ -164,13 +214,24 @@ def cmd_profile(args) -> int:
     from faceparse.profile import ProfileParams
     from faceparse.profiling import profile_photos
 
-    predictor = _predictor(args)
-    params = ProfileParams(patch_size_fraction=args.patch_fraction, brow=args.fwhr_top)
-    table = profile_photos(predictor, _photos(args.inputs), params)
+    if args.label_set not in (None, "fasseg6"):
+        raise FaceparseError(f"--label-set {args.label_set}: profile measures FASSEG's regions (fasseg6); any model "
+                             "is projected onto them")
+    args.label_set = "fasseg6"
     out = Path(args.out)
+    _check_out_file(out)
+    predictor = _predictor(args)
+    photos = [photo for photo, _ in _photos(args.inputs)]
+    params = ProfileParams(patch_size_fraction=args.patch_fraction, brow=args.fwhr_top)
+    table = profile_photos(predictor, photos, params)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
-    print(f"{len(table)} faces from {table['photo'].nunique()} photos -> {out}")
+    faces = table["face_index"] >= 0
+    print(f"{int(faces.sum())} faces from {table.loc[faces, 'photo'].nunique()} of {len(photos)} photos -> {out}")
+    flags = table.loc[~faces, "flags"].str.split(":").str[0].value_counts()
+    for flag, n in flags.items():
+        print(f"  {n} photo(s) {'could not be read' if flag == 'unreadable' else 'had no face found'}: "
+              "see the flags column", file=sys.stderr)
     return 0
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from faceparse.align import AlignParams, Alignment, HaarFaceFinder, align_whole_image, unwarp_probs, warp_image
+from faceparse.errors import FaceparseDataError
 from faceparse.labels import get_label_set, mapping_matrix
 from faceparse.models import default_device, load_checkpoint
 from faceparse.train import predict_probs
@@ -41,6 +42,9 @@ class Predictor:
     def __post_init__(self) -> None:
         self.device = default_device()
         self.model, self.meta = load_checkpoint(self.model_path, self.device)
+        if self.meta.get("extra_label_set") and self.adapter_path is None:
+            raise FaceparseDataError(self.model_path, "a label adapter, not a model: give the model whose softmax it "
+                                     "reads as the model and this file as the adapter (--adapter)")
         self.adapter = None
         out_set = self.meta["label_set"]
         if self.adapter_path is not None:

@@ -15,36 +15,43 @@ from tqdm import tqdm
 
 from faceparse.align import warp_image
 from faceparse.datasets import read_image
-from faceparse.errors import FaceparseDataError
+from faceparse.errors import FaceparseConfigError, FaceparseDataError
 from faceparse.predict import Predictor
+from faceparse.labels import FASSEG6
 from faceparse.profile import (ProfileParams, bootstrap_ci, fwhr_from_landmarks, icc_3_1, pearson_r,
                                profile_face, read_tem)
 
 
 def profile_photos(predictor: Predictor, photos: list[Path], params: ProfileParams = ProfileParams(),
                    batch_size: int = 8) -> pd.DataFrame:
-    """One row per detected face (a row with flag `no_face` for a photo without one); photos are
-    processed in batches, all faces of a batch segmented together."""
-    rows: list[dict] = []
+    """One row per detected face (a row with flag `no_face` for a photo without one, `unreadable: ...`
+    for a file that is not a readable image), in the order of `photos`; photos are processed in
+    batches, all faces of a batch segmented together. `predictor` must give FASSEG's six classes
+    (`Predictor(..., target_label_set="fasseg6")` projects any other model onto them)."""
+    if predictor.label_set != FASSEG6.name:
+        raise FaceparseConfigError(f"{predictor.model_path}: profiling reads FASSEG regions, but this predictor gives "
+                                   f"{predictor.label_set!r}; use target_label_set='fasseg6'")
+    rows: list[tuple[int, int, dict]] = []  # (photo position, face index, row)
     bar = tqdm(total=len(photos), desc="profile", unit="photo", dynamic_ncols=True)
     for start in range(0, len(photos), batch_size):
         batch = photos[start:start + batch_size]
         found = []
-        for photo in batch:
+        for k, photo in enumerate(batch, start):
             try:
                 image = read_image(photo)
             except FaceparseDataError as err:
-                rows.append({"photo": str(photo), "face_index": -1, "n_faces": 0, "flags": f"unreadable: {err.problem}"})
+                rows.append((k, -1, {"photo": str(photo), "face_index": -1, "n_faces": 0,
+                                     "flags": f"unreadable: {err.problem}"}))
                 continue
             faces = predictor.align(image)
             if not faces:
-                rows.append({"photo": str(photo), "face_index": -1, "n_faces": 0, "flags": "no_face",
-                             "width": image.shape[1], "height": image.shape[0]})
-            found += [(photo, image, i, len(faces), f) for i, f in enumerate(faces)]
+                rows.append((k, -1, {"photo": str(photo), "face_index": -1, "n_faces": 0, "flags": "no_face",
+                                     "width": image.shape[1], "height": image.shape[0]}))
+            found += [(k, photo, image, i, len(faces), f) for i, f in enumerate(faces)]
         if found:
-            crops = np.stack([warp_image(image, f.matrix, predictor.size) for _, image, _, _, f in found])
+            crops = np.stack([warp_image(image, f.matrix, predictor.size) for _, _, image, _, _, f in found])
             probs = predictor.crop_probs(crops)
-            for (photo, image, i, n, face), p in zip(found, probs):
+            for (k, photo, image, i, n, face), p in zip(found, probs):
                 full = predictor.photo_probs(image, face, p)
                 labels, confidence = full.argmax(0).astype(np.uint8), full.max(0)
                 flags = ["several_faces"] if n > 1 else []
@@ -54,11 +61,11 @@ def profile_photos(predictor: Predictor, photos: list[Path], params: ProfilePara
                 measured = profile_face(image, labels, confidence, None, params)
                 own_flags = [f for key in ("skin_flags", "fwhr_flags") for f in str(measured.get(key, "")).split(";") if f]
                 row.update(measured)
-                row["flags"] = ";".join(flags + own_flags)
-                rows.append(row)
+                row["flags"] = ";".join(dict.fromkeys(flags + own_flags))  # a flag both measures raise, once
+                rows.append((k, i, row))
         bar.update(len(batch))
     bar.close()
-    return pd.DataFrame(rows)
+    return pd.DataFrame([row for _, _, row in sorted(rows, key=lambda r: r[:2])])
 
 
 # --- validation on the London face set ---------------------------------------------------------
