@@ -163,3 +163,15 @@ def test_profile_keeps_input_order_and_counts_faces_not_rows(model, mirror, tmp_
     for flags in table["flags"]:
         assert len(flags.split(";")) == len(set(flags.split(";"))), flags
     assert capsys.readouterr().out.startswith("2 faces from 2 of 4 photos")
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--dataset", "fasseg", "--options", "{versions: V2}"], "--options: not valid JSON"),
+    (["--dataset", "photos"], "no masks to score against"),
+    (["--dataset", "fasseg", "--root", "nowhere"], "--root nowhere: no such folder"),
+])
+def test_evaluate_names_the_argument_at_fault(tmp_path, extra, message):
+    args = ["--root", str(tmp_path)] + extra if "--root" not in extra else extra
+    proc = subprocess.run([sys.executable, "-m", "faceparse.cli", "evaluate", "--model", str(tmp_path / "m.pt"), *args,
+                           "--out", str(tmp_path / "o")], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

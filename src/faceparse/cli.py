@@ -32,15 +32,31 @@ def cmd_evaluate(args) -> int:
     from faceparse.datasets import get_reader, read_image
     from faceparse.evaluate import score_photos
     from faceparse.jsonio import write_json
-    from faceparse.labels import convert, get_label_set
+    from faceparse.labels import convert, get_label_set, mapping_lut
     from faceparse.metrics import plot_confusion, plot_f1_bars
     from faceparse.datasets.checks import fit_mask_to_image
 
-    predictor = _predictor(args)
-    options = json.loads(args.options) if args.options else {}
+    try:
+        options = json.loads(args.options) if args.options else {}
+    except json.JSONDecodeError as err:
+        raise FaceparseError(f"--options: not valid JSON ({err}): {args.options!r}") from None
     if not isinstance(options, dict):
         raise FaceparseError(f"--options: expected a JSON object of reader options, found {args.options!r}")
     reader = get_reader(args.dataset, **options)
+    if not reader.vocabulary:
+        raise FaceparseError(f"--dataset {args.dataset}: this format has no masks to score against")
+    if not Path(args.root).is_dir():
+        raise FaceparseError(f"--root {args.root}: no such folder")
+    predictor = _predictor(args)
+    if args.label_set is None and predictor.label_set != reader.vocabulary:
+        # Score in the dataset's own classes: project the model's onto them (e.g. FaceSynthetics -> FASSEG).
+        try:
+            mapping_lut(predictor.label_set, reader.vocabulary)
+        except FaceparseError:
+            raise FaceparseError(f"{args.model} predicts {predictor.label_set} but {args.dataset} is labelled in "
+                                 f"{reader.vocabulary}, and no mapping leads from the first to the second") from None
+        args.label_set = reader.vocabulary
+        predictor = _predictor(args)
     samples = reader.samples(Path(args.root))
     splits = sorted({s.split for s in samples})
     if args.split and splits != [""]:
@@ -236,10 +252,14 @@ def cmd_profile(args) -> int:
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
+    from faceparse.labels import LABEL_SETS
+
     p.add_argument("--model", required=True, help="a trained model, e.g. models/main.pt")
     p.add_argument("--adapter", help="a label adapter reading this model's softmax, e.g. models/adapter.pt")
-    p.add_argument("--label-set", help="project predictions onto this label set (e.g. fasseg6)")
+    p.add_argument("--label-set", choices=sorted(LABEL_SETS),
+                   help="project predictions onto this label set (default: the model's own; evaluate: the dataset's)")
     p.add_argument("--no-tta", action="store_true", help="no flip test-time augmentation")
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress details")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -259,8 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dataset", required=True, choices=sorted(READERS), help="the folder's format")
     e.add_argument("--root", required=True, help="the dataset folder")
     e.add_argument("--split", default="test", help="which split to score when the dataset has splits (default: test)")
-    e.add_argument("--options", help='reader options as JSON, e.g. \'{"versions": ["V2"]}\'')
-    e.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the mean-F1 interval")
+    e.add_argument("--options", help='reader options as JSON, e.g. \'{"versions": ["V2"]}\' for fasseg; the folder '
+                   'format needs the label set of its masks, \'{"vocabulary": "fasseg6"}\' (plus "palette": '
+                   '[[r, g, b], ...] for colour masks)')
+    e.add_argument("--bootstrap", type=int, default=1000,
+                   help="bootstrap resamples (over photos) for the mean-F1 95%% interval; 0 skips it (default 1000)")
     e.add_argument("--skip-bad", action="store_true", help="record unreadable photos as not evaluated instead of stopping")
     e.add_argument("--out", required=True, help="output folder")
     e.set_defaults(func=cmd_evaluate)
@@ -282,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("inputs", nargs="+", help="photos or folders of photos")
     r.add_argument("--out", required=True, help="output CSV file")
     r.add_argument("--fwhr-top", choices=["brow", "eyelid"], default="brow", help="upper end of the face height")
-    r.add_argument("--patch-fraction", type=float, default=0.35, help="cheek patch side / inter-ocular distance")
+    r.add_argument("--patch-fraction", type=float, default=0.35,
+                   help="side of the cheek and forehead patches / inter-ocular distance (default 0.35)")
     r.set_defaults(func=cmd_profile)
     return parser
 
