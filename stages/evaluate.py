@@ -29,7 +29,8 @@ def main() -> None:
     manifest = pd.read_csv(ROOT / "data/aligned/manifest.csv", keep_default_na=False)
     plots = ROOT / "metrics/plots/evaluate"
     results, confusions = {}, {}
-    affines = {d: load_arrays(ROOT / "data/aligned", d)["affines"] for d in {s.partition("/")[0] for s in cfg["splits"]}}
+    datasets = {s.partition("/")[0] for s in cfg["splits"]}
+    affines = {d: load_arrays(ROOT / "data/aligned", d, keys=("affines",))["affines"] for d in datasets}
     with tracking.run("evaluate", ROOT) as t:
         t.params(cfg)
         for model in cfg["models"]:

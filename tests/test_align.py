@@ -2,6 +2,7 @@
 
 import cv2
 import numpy as np
+import pytest
 
 from faceparse.align import (AlignParams, align_from_landmarks, align_whole_image, crop_matrix, unwarp_probs,
                              warp_image, warp_mask)
@@ -73,3 +74,16 @@ def test_warp_image_shape_and_dtype():
     assert out.shape == (32, 32, 3) and out.dtype == np.uint8
     assert out[16, 16].tolist() == [200, 200, 200]
     assert out[16, 0].tolist() == [0, 0, 0]  # letter-box
+
+
+def test_load_arrays_reads_only_the_keys_asked_for(tmp_path):
+    from faceparse.aligned import load_arrays
+    from faceparse.errors import FaceparseConfigError
+
+    affines = np.arange(12, dtype=np.float64).reshape(2, 2, 3)
+    np.savez(tmp_path / "d.npz", images=np.zeros((2, 4, 4, 3), np.uint8), affines=affines)
+    assert sorted(load_arrays(tmp_path, "d")) == ["affines", "images"]
+    only = load_arrays(tmp_path, "d", keys=("affines",))
+    assert list(only) == ["affines"] and np.array_equal(only["affines"], affines)
+    with pytest.raises(FaceparseConfigError, match="not \\['masks'\\]"):
+        load_arrays(tmp_path, "d", keys=("masks",))

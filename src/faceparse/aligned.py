@@ -59,9 +59,14 @@ def align_manifest(manifest: pd.DataFrame, params: AlignParams, repo_root: Path,
     return pd.DataFrame(rows)
 
 
-def load_arrays(aligned_dir: Path, dataset: str) -> dict[str, np.ndarray]:
-    with np.load(aligned_dir / f"{dataset}.npz") as z:
-        return {k: z[k] for k in z.files}
+def load_arrays(aligned_dir: Path, dataset: str, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """The arrays `align_manifest` stored for `dataset` (only `keys`, when given: each is read on demand)."""
+    path = aligned_dir / f"{dataset}.npz"
+    with np.load(path) as z:
+        missing = sorted(set(keys or ()) - set(z.files))
+        if missing:
+            raise FaceparseConfigError(f"{path} holds {sorted(z.files)}, not {missing}; rerun the align stage")
+        return {k: z[k] for k in (keys or z.files)}
 
 
 def select_split(aligned_dir: Path, manifest: pd.DataFrame, datasets: list[str], label_set: str,
