@@ -167,7 +167,6 @@ def test_profile_keeps_input_order_and_counts_faces_not_rows(model, mirror, tmp_
 
 @pytest.mark.parametrize("extra,message", [
     (["--dataset", "fasseg", "--options", "{versions: V2}"], "--options: not valid JSON"),
-    (["--dataset", "photos"], "no masks to score against"),
     (["--dataset", "fasseg", "--root", "nowhere"], "--root nowhere: no such folder"),
 ])
 def test_evaluate_names_the_argument_at_fault(tmp_path, extra, message):
@@ -175,3 +174,40 @@ def test_evaluate_names_the_argument_at_fault(tmp_path, extra, message):
     proc = subprocess.run([sys.executable, "-m", "faceparse.cli", "evaluate", "--model", str(tmp_path / "m.pt"), *args,
                            "--out", str(tmp_path / "o")], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_evaluate_projects_a_model_whose_classes_the_truth_cannot_take(mirror, tmp_path):
+    """A FaceSynthetics-class model on FASSEG: FASSEG's labels cannot be split into 19 classes, so
+    evaluate scores in fasseg6, the model's classes summed onto them; predict with --label-set fasseg6
+    gives the maps to count against."""
+    from faceparse.align import AlignParams, HaarFaceFinder, align_sample, warp_image, warp_mask
+    from faceparse.datasets import get_reader, read_image
+
+    reader = get_reader("fasseg", versions=("V2",))
+    samples = [s for s in reader.samples(mirror / "fasseg") if s.split == "train"][:4]
+    params = AlignParams(size=64)
+    finder = HaarFaceFinder(params)
+    to19 = np.full(256, 255, np.uint8)  # 255 (outside the photo) stays ignored
+    to19[:6] = [0, 1, 13, 3, 2, 10]     # background, skin, hair, eyes, nose, mouth in facesynthetics19
+    images, masks = [], []
+    for s in samples:
+        image = read_image(s.image)
+        a = align_sample(image, None, finder, params)
+        images.append(warp_image(image, a.matrix, 64))
+        masks.append(to19[warp_mask(reader.read_mask(s)[0], a.matrix, 64)])
+    model = tmp_path / "fs19.pt"
+    train(TrainParams(arch="compact", weights="none", epochs=2, batch_size=2, num_workers=0, lr=0.01), "facesynthetics19",
+          TrainData(np.stack(images), np.stack(masks)), TrainData(np.stack(images), np.stack(masks)), model,
+          meta={"align": {"size": 64, "scale": 1.8, "shift": 0.05, "level_eyes": True}})
+    root = _fasseg_subset(mirror, tmp_path / "png", ".png")
+    photos = [str(root / "V2/Test_RGB" / f"{n}.png") for n in PHOTOS]
+    assert main(["predict", "--model", str(model), "--label-set", "fasseg6", "--no-tta", *photos,
+                 "--out", str(tmp_path / "pred")]) == 0
+    correct = sum(int((np.asarray(Image.open(tmp_path / "pred" / f"{n}_labels.png")) == _truth(mirror, n)).sum())
+                  for n in PHOTOS)
+    total = sum(_truth(mirror, n).size for n in PHOTOS)
+    assert main(["evaluate", "--model", str(model), "--no-tta", "--dataset", "fasseg", "--root", str(root),
+                 "--bootstrap", "0", "--out", str(tmp_path / "eval")]) == 0
+    metrics = json.loads((tmp_path / "eval/metrics.json").read_text())
+    assert metrics["label_set"] == "fasseg6" and list(metrics["f1"]) == list(get_label_set("fasseg6").classes)
+    assert metrics["pixel_accuracy"] == pytest.approx(correct / total, abs=1e-6)

@@ -27,12 +27,23 @@ def _predictor(args):
                      target_label_set=args.label_set)
 
 
+def _maps(source: str, target: str) -> bool:
+    """Whether labels in `source` can be converted to `target` (the same set, or a registered mapping)."""
+    from faceparse.labels import mapping_lut
+
+    try:
+        mapping_lut(source, target)
+    except FaceparseError:
+        return False
+    return True
+
+
 def cmd_evaluate(args) -> int:
     from faceparse.align import align_sample
     from faceparse.datasets import get_reader, read_image
     from faceparse.evaluate import score_photos
     from faceparse.jsonio import write_json
-    from faceparse.labels import convert, get_label_set, mapping_lut
+    from faceparse.labels import convert, get_label_set
     from faceparse.metrics import plot_confusion, plot_f1_bars
     from faceparse.datasets.checks import fit_mask_to_image
 
@@ -43,18 +54,15 @@ def cmd_evaluate(args) -> int:
     if not isinstance(options, dict):
         raise FaceparseError(f"--options: expected a JSON object of reader options, found {args.options!r}")
     reader = get_reader(args.dataset, **options)
-    if not reader.vocabulary:
-        raise FaceparseError(f"--dataset {args.dataset}: this format has no masks to score against")
     if not Path(args.root).is_dir():
         raise FaceparseError(f"--root {args.root}: no such folder")
     predictor = _predictor(args)
-    if args.label_set is None and predictor.label_set != reader.vocabulary:
-        # Score in the dataset's own classes: project the model's onto them (e.g. FaceSynthetics -> FASSEG).
-        try:
-            mapping_lut(predictor.label_set, reader.vocabulary)
-        except FaceparseError:
-            raise FaceparseError(f"{args.model} predicts {predictor.label_set} but {args.dataset} is labelled in "
-                                 f"{reader.vocabulary}, and no mapping leads from the first to the second") from None
+    if args.label_set is None and reader.vocabulary and not _maps(reader.vocabulary, predictor.label_set):
+        # The truth cannot be put in the model's classes (a FaceSynthetics model on FASSEG, say):
+        # score in the dataset's own classes, the model's projected onto them.
+        if not _maps(predictor.label_set, reader.vocabulary):
+            raise FaceparseError(f"{args.model} predicts {predictor.label_set} and {args.dataset} is labelled in "
+                                 f"{reader.vocabulary}: neither maps onto the other; give --label-set")
         args.label_set = reader.vocabulary
         predictor = _predictor(args)
     samples = reader.samples(Path(args.root))
