@@ -536,3 +536,14 @@ def test_facesynthetics_real_mask_counts_and_conversion_to_fasseg6():
     for target, sources in by_hand.items():
         assert converted[target] == sum(int(source[s]) for s in sources), target
     assert converted.sum() == labels.size
+
+
+def test_fasseg_versions_given_as_one_string_mean_that_version(mirror):
+    one = get_reader("fasseg", versions="V2").samples(mirror / "fasseg")
+    assert {s.extra["version"] for s in one} == {"V2"}
+    assert [s.id for s in one] == [s.id for s in get_reader("fasseg", versions=["V2"]).samples(mirror / "fasseg")]
+
+
+def test_folder_without_a_vocabulary_lists_the_label_sets():
+    with pytest.raises(FaceparseConfigError, match=r"vocabulary: the label set of its masks, one of \[.*'fasseg6'"):
+        get_reader("folder")

@@ -40,7 +40,7 @@ class FassegReader:
                  include_unlabelled: bool = False) -> None:
         # Anti-aliased region edges are mixtures of two palette colours, arbitrarily far from both,
         # so the check is on their share of the mask (about 2% in FASSEG), not on their distance.
-        self.versions = tuple(versions)
+        self.versions = (versions,) if isinstance(versions, str) else tuple(versions)  # "V2" means ("V2",)
         self.max_off_palette_share = max_off_palette_share
         self.include_unlabelled = include_unlabelled
 

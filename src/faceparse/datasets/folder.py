@@ -15,7 +15,7 @@ from faceparse.datasets.base import (IMAGE_SUFFIXES, Sample, colours_to_labels, 
 from faceparse.datasets.checks import (check_label_range, fit_mask_to_image, index_by_stem, pair_by_stem,
                                        photo_shape)
 from faceparse.errors import FaceparseConfigError, FaceparseDataError
-from faceparse.labels import get_label_set
+from faceparse.labels import LABEL_SETS, get_label_set
 
 MASK_SUFFIXES = (".png", ".bmp")
 
@@ -27,7 +27,8 @@ class FolderReader:
     def __init__(self, vocabulary: str = "", palette: list[list[int]] | None = None, images: str = "images",
                  masks: str = "masks", near: float = 12.0, max_off_palette_share: float = 0.10) -> None:
         if not vocabulary:
-            raise FaceparseConfigError("dataset format 'folder' needs the option vocabulary: a label set name")
+            raise FaceparseConfigError("dataset format 'folder' needs the option vocabulary: the label set of its "
+                                       f"masks, one of {sorted(LABEL_SETS)}")
         self.vocabulary = vocabulary
         k = get_label_set(vocabulary).num_classes
         self.palette: np.ndarray | None = None
