@@ -523,12 +523,15 @@ def _check_inputs(image: np.ndarray, labels: np.ndarray, confidence: np.ndarray 
         raise ValueError(f"confidence map is {confidence.shape}, expected the label map's {labels.shape}")
 
 
-def is_greyscale(image: np.ndarray, spread: int = 2, share: float = 0.99) -> bool:
-    """Whether a `(H, W, 3) uint8` photo holds no colour: on `share` of its pixels the three channels
-    differ by at most `spread` (a greyscale photo saved as RGB, JPEG noise allowed). Its a* and b*
-    are then about 0 and ITA, arctan((L* - 50) / b*), would read as +-90 degrees whatever the skin."""
-    channels = np.asarray(image).reshape(-1, 3)
-    return bool(((channels.max(1).astype(np.int16) - channels.min(1)) <= spread).mean() >= share)
+def is_greyscale(image: np.ndarray, spread: int = 2, share: float = 0.99, step: int = 4) -> bool:
+    """Whether a `(H, W, 3) uint8` photo holds no colour: on `share` of its pixels (every `step`-th
+    row and column, which estimates the share as well at 1/16 of the cost) the three channels differ
+    by at most `spread` (a greyscale photo saved as RGB, JPEG noise allowed). Its a* and b* are then
+    about 0 and ITA, arctan((L* - 50) / b*), would read as +-90 degrees whatever the skin."""
+    x = np.asarray(image)[::step, ::step].astype(np.int16)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    widest = np.maximum(np.maximum(np.abs(r - g), np.abs(g - b)), np.abs(r - b))
+    return bool((widest <= spread).mean() >= share)
 
 
 def measure_skin(image: np.ndarray, labels: np.ndarray, confidence: np.ndarray | None = None,
