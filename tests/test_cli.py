@@ -211,3 +211,22 @@ def test_evaluate_projects_a_model_whose_classes_the_truth_cannot_take(mirror, t
     metrics = json.loads((tmp_path / "eval/metrics.json").read_text())
     assert metrics["label_set"] == "fasseg6" and list(metrics["f1"]) == list(get_label_set("fasseg6").classes)
     assert metrics["pixel_accuracy"] == pytest.approx(correct / total, abs=1e-6)
+
+
+def test_photo_inputs_are_each_read_once_and_predict_outputs_are_not_photos(model, mirror, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    (photos / "b").mkdir(parents=True)
+    Image.open(mirror / "fasseg/V2/Test_RGB/1.png").save(photos / "1.png")
+    Image.open(mirror / "fasseg/V2/Test_RGB/2.png").save(photos / "b" / "1.png")
+    inputs = [str(photos / "1.png"), str(photos)]  # 1.png named, and again inside its folder: read once
+    for _ in range(2):  # --out is the photos' own folder: the second run must not take label maps for photos
+        assert main(["predict", "--model", str(model), "--no-tta", *inputs, "--out", str(photos)]) == 0
+        table = pd.read_csv(photos / "predictions.csv")
+        assert sorted(table["labels"]) == ["1_labels.png", "b/1_labels.png"]
+    # profile writes one CSV, so photos that share a stem are fine there
+    assert main(["profile", "--model", str(model), "--no-tta", str(photos / "1.png"), str(photos / "b" / "1.png"),
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 2
+    capsys.readouterr()
+    assert main(["profile", "--model", str(model), str(photos / "1.png"), "--out", str(tmp_path / "new") + "/"]) == 2
+    assert "is a folder" in capsys.readouterr().err and not (tmp_path / "new").exists()

@@ -27,8 +27,8 @@ def _module_file(dotted: str) -> Path | None:
 
 
 def _package_of(path: Path) -> str:
-    parts = path.relative_to(SRC).with_suffix("").parts
-    return ".".join(parts if path.name == "__init__.py" else parts[:-1])
+    """The package a source file's relative imports resolve against (for `__init__.py`, its own)."""
+    return ".".join(path.relative_to(SRC).parent.parts)
 
 
 def _imported(path: Path) -> set[Path]:
@@ -47,6 +47,8 @@ def _imported(path: Path) -> set[Path]:
             for alias in node.names:
                 if alias.name.split(".")[0] == "faceparse":
                     add(alias.name)
+                elif alias.name == "_common" and path.parent == ROOT / "stages":
+                    found.add(ROOT / "stages/_common.py")
         elif isinstance(node, ast.ImportFrom):
             if node.level:  # relative: resolve against the importing file's package
                 package = _package_of(path).split(".")
@@ -88,6 +90,20 @@ def _stages() -> list[tuple[str, str, list[str]]]:
         script = next(w for w in body["cmd"].split() if w.endswith(".py"))
         out.append((name, script, [str(d) for d in body.get("deps", [])]))
     return out
+
+
+def test_relative_imports_resolve_from_modules_and_package_inits(tmp_path, monkeypatch):
+    pkg = tmp_path / "faceparse" / "sub"
+    pkg.mkdir(parents=True)
+    for name in ("__init__.py", "jsonio.py", "metrics.py", "sub/other.py"):
+        (tmp_path / "faceparse" / name).write_text("")
+    (pkg / "__init__.py").write_text("from .. import jsonio\nfrom . import other\n")
+    (pkg / "mod.py").write_text("from ..metrics import x\n")
+    monkeypatch.setattr(sys.modules[__name__], "SRC", tmp_path)
+    names = lambda found: sorted(f.relative_to(tmp_path).as_posix() for f in found)  # noqa: E731
+    assert names(_imported(pkg / "__init__.py")) == ["faceparse/__init__.py", "faceparse/jsonio.py",
+                                                     "faceparse/sub/__init__.py", "faceparse/sub/other.py"]
+    assert names(_imported(pkg / "mod.py")) == ["faceparse/__init__.py", "faceparse/metrics.py"]
 
 
 def test_closure_follows_imports_through_packages():

@@ -122,38 +122,52 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def _photos(inputs: list[str], exclude: Path | None = None) -> list[tuple[Path, str]]:
-    """Each photo in `inputs` (files, or folders searched recursively, skipping anything under
-    `exclude`) with the name its outputs take: the stem for a file given by name, the path below the
-    folder without its suffix for a file found in one. Two photos that would share a name raise."""
+# What `predict` writes next to each photo's name; read back as photos, they would be segmented again.
+PREDICT_OUTPUTS = ("_labels.png", "_overlay.jpg", "_confidence.png")
+
+
+def _photos(inputs: list[str], skip_outputs_in: Path | None = None) -> list[tuple[Path, str]]:
+    """Each photo in `inputs` (files, or folders searched recursively) once, with the name its
+    outputs take: the stem for a file given by name, the path below the folder without its suffix
+    for a file found in one. A file met twice (named and inside a folder given, say) keeps its first
+    name; `predict`'s own outputs under `skip_outputs_in` are not photos."""
     from faceparse.datasets.base import IMAGE_SUFFIXES
 
-    found: list[tuple[Path, str]] = []
-    skip = exclude.resolve() if exclude is not None else None
+    found: dict[Path, tuple[Path, str]] = {}  # by resolved path
+    skip = skip_outputs_in.resolve() if skip_outputs_in is not None else None
+
+    def is_output(q: Path) -> bool:
+        return skip is not None and skip in q.resolve().parents and q.name.endswith(PREDICT_OUTPUTS)
+
     for item in inputs:
         p = Path(item)
         if p.is_dir():
             for q in sorted(p.rglob("*")):
-                if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file() and not (skip and skip in q.resolve().parents):
-                    found.append((q, q.relative_to(p).with_suffix("").as_posix()))
+                if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file() and not is_output(q):
+                    found.setdefault(q.resolve(), (q, q.relative_to(p).with_suffix("").as_posix()))
         elif p.is_file():
-            found.append((p, p.stem))
+            found.setdefault(p.resolve(), (p, p.stem))
         else:
             raise FaceparseError(f"{p}: no such file or folder")
     if not found:
         raise FaceparseError(f"no photos found in {', '.join(inputs)}")
+    return list(found.values())
+
+
+def _check_distinct_names(photos: list[tuple[Path, str]]) -> None:
+    """Two different photos whose outputs would overwrite each other raise, before any work."""
     first: dict[str, Path] = {}
-    for photo, name in found:
+    for photo, name in photos:
         if name in first:
             raise FaceparseError(f"{first[name]} and {photo} would both write {name}_*: rename one, or give them "
                                  "as separate runs")
         first[name] = photo
-    return found
 
 
-def _check_out_file(out: Path) -> None:
-    if out.is_dir():
-        raise FaceparseError(f"--out {out}: is a folder; give the CSV file to write, e.g. {out / 'profile.csv'}")
+def _check_out_file(out: str) -> None:
+    if Path(out).is_dir() or out.endswith(("/", "\\")):
+        raise FaceparseError(f"--out {out}: is a folder; give the CSV file to write, e.g. "
+                             f"{Path(out) / 'profile.csv'}")
 
 
 def _check_out_folder(out: Path) -> None:
@@ -196,7 +210,8 @@ def cmd_predict(args) -> int:
     out = Path(args.out)
     _check_out_folder(out)
     predictor = _predictor(args)
-    photos = _photos(args.inputs, exclude=out)
+    photos = _photos(args.inputs, skip_outputs_in=out)
+    _check_distinct_names(photos)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for photo, name in tqdm(photos, desc="predict", unit="photo", dynamic_ncols=True):
@@ -238,12 +253,9 @@ def cmd_profile(args) -> int:
     from faceparse.profile import ProfileParams
     from faceparse.profiling import profile_photos
 
-    if args.label_set not in (None, "fasseg6"):
-        raise FaceparseError(f"--label-set {args.label_set}: profile measures FASSEG's regions (fasseg6); any model "
-                             "is projected onto them")
-    args.label_set = "fasseg6"
+    args.label_set = "fasseg6"  # profile measures FASSEG's regions; any model is projected onto them
+    _check_out_file(args.out)
     out = Path(args.out)
-    _check_out_file(out)
     predictor = _predictor(args)
     photos = [photo for photo, _ in _photos(args.inputs)]
     params = ProfileParams(patch_size_fraction=args.patch_fraction, brow=args.fwhr_top)
@@ -259,13 +271,14 @@ def cmd_profile(args) -> int:
     return 0
 
 
-def _model_args(p: argparse.ArgumentParser) -> None:
+def _model_args(p: argparse.ArgumentParser, label_set_help: str | None) -> None:
+    """Options naming the model; `label_set_help` None: the command fixes the label set itself."""
     from faceparse.labels import LABEL_SETS
 
     p.add_argument("--model", required=True, help="a trained model, e.g. models/main.pt")
     p.add_argument("--adapter", help="a label adapter reading this model's softmax, e.g. models/adapter.pt")
-    p.add_argument("--label-set", choices=sorted(LABEL_SETS),
-                   help="project predictions onto this label set (default: the model's own; evaluate: the dataset's)")
+    if label_set_help is not None:
+        p.add_argument("--label-set", choices=sorted(LABEL_SETS), help=label_set_help)
     p.add_argument("--no-tta", action="store_true", help="no flip test-time augmentation")
     p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress details")
 
@@ -283,7 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "aligned as in training; predictions are warped back and scored at each photo's original "
                        "resolution with one confusion matrix over all photos. Writes metrics.json, per_image.csv, "
                        "confusion.png and f1.png into --out.")
-    _model_args(e)
+    _model_args(e, "score in this label set (default: the model's own when the dataset's labels map onto it, "
+                   "else the dataset's, the model's classes summed onto it)")
     e.add_argument("--dataset", required=True, choices=sorted(READERS), help="the folder's format")
     e.add_argument("--root", required=True, help="the dataset folder")
     e.add_argument("--split", default="test", help="which split to score when the dataset has splits (default: test)")
@@ -300,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Find each face, segment it and write, per photo at its original size: "
                        "<name>_labels.png (class index per pixel), <name>_overlay.jpg and, with --confidence, "
                        "<name>_confidence.png (max softmax x 255).")
-    _model_args(p)
+    _model_args(p, "project predictions onto this label set (default: the model's own)")
     p.add_argument("inputs", nargs="+", help="photos or folders of photos")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--confidence", action="store_true", help="also write per-pixel confidence maps")
@@ -308,8 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("profile", help="skin colour (CIE L*a*b*, ITA) and fWHR per face",
                        description="Measure every face in the photos: cheek and forehead CIE L*a*b* (D65) on "
-                       "predicted skin, ITA and its category, fWHR, with quality flags. One CSV row per face.")
-    _model_args(r)
+                       "predicted skin, ITA and its category, fWHR, with quality flags. One CSV row per face, in the "
+                       "order of the photos given; a photo with no face, or a file that is not a readable image, "
+                       "gets one row saying so in the flags column.")
+    _model_args(r, None)
     r.add_argument("inputs", nargs="+", help="photos or folders of photos")
     r.add_argument("--out", required=True, help="output CSV file")
     r.add_argument("--fwhr-top", choices=["brow", "eyelid"], default="brow", help="upper end of the face height")
