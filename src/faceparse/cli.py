@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceparse.errors import FaceparseError
+from faceparse.errors import FaceparseDataError, FaceparseError
 
 log = logging.getLogger("faceparse")
 
@@ -164,6 +164,14 @@ def _check_distinct_names(photos: list[tuple[Path, str]]) -> None:
         first[name] = photo
 
 
+def _tell_problems(column, messages: dict[str, str], where: str) -> None:
+    """One stderr line per kind of problem recorded in `column` (values "<kind>: <detail>" or
+    "<kind>"; kinds missing from `messages`, such as "ok", are not problems)."""
+    for kind, n in column.str.split(":").str[0].value_counts().items():
+        if kind in messages:
+            print(f"  {n} photo(s) {messages[kind]}: see {where}", file=sys.stderr)
+
+
 def _check_out_file(out: str) -> None:
     if Path(out).is_dir() or out.endswith(("/", "\\")):
         raise FaceparseError(f"--out {out}: is a folder; give the CSV file to write, e.g. "
@@ -217,9 +225,9 @@ def cmd_predict(args) -> int:
     for photo, name in tqdm(photos, desc="predict", unit="photo", dynamic_ncols=True):
         try:
             image = read_image(photo)
-        except FaceparseError as err:
+        except FaceparseDataError as err:
             log.warning("not segmented: %s", err)
-            rows.append({"photo": str(photo), "status": f"unreadable: {getattr(err, 'problem', err)}"})
+            rows.append({"photo": str(photo), "status": f"unreadable: {err.problem}"})
             continue
         labels, confidence, faces = segment_photo(predictor, image)
         files = {"labels": f"{name}_labels.png", "overlay": f"{name}_overlay.jpg"}
@@ -240,12 +248,12 @@ def cmd_predict(args) -> int:
     table = pd.DataFrame(rows)
     table.to_csv(out / "predictions.csv", index=False)
     (out / "classes.json").write_text(json.dumps(list(predictor.classes)) + "\n")
-    done = int(table["status"].isin(["ok", "no_face: segmented whole"]).sum())
+    done = int((~table["status"].str.startswith("unreadable")).sum())
     print(f"{done} of {len(table)} photos segmented -> {out} (label maps: class index per pixel, classes in "
           "classes.json; one row per photo in predictions.csv)")
-    for status, n in table.loc[table["status"] != "ok", "status"].str.split(":").str[0].value_counts().items():
-        what = {"unreadable": "could not be read", "no_face": "had no face found and were segmented whole"}[status]
-        print(f"  {n} photo(s) {what}: see the status column of predictions.csv", file=sys.stderr)
+    _tell_problems(table["status"], {"unreadable": "could not be read",
+                                     "no_face": "had no face found and were segmented whole"},
+                   "the status column of predictions.csv")
     return 0
 
 
@@ -264,10 +272,8 @@ def cmd_profile(args) -> int:
     table.to_csv(out, index=False)
     faces = table["face_index"] >= 0
     print(f"{int(faces.sum())} faces from {table.loc[faces, 'photo'].nunique()} of {len(photos)} photos -> {out}")
-    flags = table.loc[~faces, "flags"].str.split(":").str[0].value_counts()
-    for flag, n in flags.items():
-        print(f"  {n} photo(s) {'could not be read' if flag == 'unreadable' else 'had no face found'}: "
-              "see the flags column", file=sys.stderr)
+    _tell_problems(table.loc[~faces, "flags"], {"unreadable": "could not be read", "no_face": "had no face found"},
+                   "the flags column")
     return 0
 
 

@@ -16,8 +16,8 @@ from tqdm import tqdm
 from faceparse.align import warp_image
 from faceparse.datasets import read_image
 from faceparse.errors import FaceparseConfigError, FaceparseDataError
-from faceparse.predict import Predictor
 from faceparse.labels import FASSEG6
+from faceparse.predict import Predictor
 from faceparse.profile import (ProfileParams, bootstrap_ci, fwhr_from_landmarks, icc_3_1, pearson_r,
                                profile_face, read_tem)
 
