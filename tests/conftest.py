@@ -1,10 +1,11 @@
-"""Shared fixtures: where the real data mirror is, and a quiet, offline environment."""
+"""Shared fixtures: where the real data mirror is, a quiet, offline environment, and a small real model."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,3 +30,27 @@ def mirror() -> Path:
     if root is None:
         pytest.skip("no data mirror: set FACEPARSE_MIRROR to the folder holding fasseg/")
     return root
+
+
+@pytest.fixture(scope="session")
+def model(tmp_path_factory, mirror) -> Path:
+    """A small model trained for a few steps on aligned FASSEG crops: weak, but a real model."""
+    from faceparse.align import AlignParams, HaarFaceFinder, align_sample, warp_image, warp_mask
+    from faceparse.datasets import get_reader, read_image
+    from faceparse.train import TrainData, TrainParams, train
+
+    reader = get_reader("fasseg", versions=("V2",))
+    samples = [s for s in reader.samples(mirror / "fasseg") if s.split == "train"][:6]
+    params = AlignParams(size=64)
+    finder = HaarFaceFinder(params)
+    images, masks = [], []
+    for s in samples:
+        image = read_image(s.image)
+        a = align_sample(image, None, finder, params)
+        images.append(warp_image(image, a.matrix, 64))
+        masks.append(warp_mask(reader.read_mask(s)[0], a.matrix, 64))
+    out = tmp_path_factory.mktemp("model") / "tiny.pt"
+    p = TrainParams(arch="compact", weights="none", epochs=3, batch_size=3, num_workers=0, lr=0.01)
+    data = TrainData(np.stack(images), np.stack(masks))
+    train(p, "fasseg6", data, data, out, meta={"align": {"size": 64, "scale": 1.8, "shift": 0.05, "level_eyes": True}})
+    return out

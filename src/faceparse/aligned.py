@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from faceparse.align import AlignParams, HaarFaceFinder, align_sample, warp_image, warp_mask
 from faceparse.datasets import get_reader, read_image, read_index_mask
-from faceparse.errors import FaceparseConfigError
+from faceparse.errors import FaceparseConfigError, FaceparseDataError
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +62,14 @@ def align_manifest(manifest: pd.DataFrame, params: AlignParams, repo_root: Path,
 def load_arrays(aligned_dir: Path, dataset: str, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
     """The arrays `align_manifest` stored for `dataset` (only `keys`, when given: each is read on demand)."""
     path = aligned_dir / f"{dataset}.npz"
-    with np.load(path) as z:
+    with np.load(path, allow_pickle=False) as z:  # arrays only: a pickled object is refused, never run
         missing = sorted(set(keys or ()) - set(z.files))
         if missing:
             raise FaceparseConfigError(f"{path} holds {sorted(z.files)}, not {missing}; rerun the align stage")
-        return {k: z[k] for k in (keys or z.files)}
+        try:
+            return {k: z[k] for k in (keys or z.files)}
+        except ValueError as err:
+            raise FaceparseDataError(path, f"refused: it holds Python objects, not plain arrays ({err})") from None
 
 
 def select_split(aligned_dir: Path, manifest: pd.DataFrame, datasets: list[str], label_set: str,

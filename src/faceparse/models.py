@@ -10,9 +10,10 @@ import faceparse._torchvision  # noqa: F401  (must precede smp/timm)
 
 import hashlib
 import importlib.util
+import pickle
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import segmentation_models_pytorch as smp
 import torch
@@ -166,7 +167,9 @@ def load_encoder_weights(model: nn.Module, spec: ModelSpec, weights: str | None)
     path = resolve_imagenet_weights(spec.encoder) if weights == "imagenet" else Path(weights)
     if not path.exists():
         raise FaceparseDataError(path, "weights file not found")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = torch_load_safely(path, "cpu", what="PyTorch weights file")
+    if not isinstance(state, dict):
+        raise FaceparseDataError(path, f"expected a dict of tensors, found a {type(state).__name__}")
     state = state.get("state_dict", state)
     state = {k: v for k, v in state.items() if not k.startswith(("classifier.", "fc."))}
     if spec.in_channels != 3:
@@ -185,28 +188,73 @@ def load_encoder_weights(model: nn.Module, spec: ModelSpec, weights: str | None)
 
 
 # --- checkpoints -----------------------------------------------------------------------------
+# A checkpoint is a `torch.save` dict of tensors and plain values only (str, int, float, bool, None,
+# lists and dicts of them), so that `torch.load(weights_only=True)` opens it: that unpickler refuses
+# every global outside its allow-list, so a file built to run code when opened is refused unread.
+
+def _plain(value: Any, where: str) -> Any:
+    """`value` as plain Python (tuples become lists, NumPy scalars numbers); anything else raises."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, (str, bool, int, float)) or value is None:
+        return value
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        return value.item()
+    raise TypeError(f"checkpoint entry {where} is a {type(value).__name__}; only plain values may be stored")
+
 
 def save_checkpoint(path: Path, model: nn.Module, spec: ModelSpec, meta: dict) -> None:
+    """Write weights and `meta` (plain values only) atomically: a kill leaves the previous file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    torch.save({"spec": asdict(spec), "state_dict": model.state_dict(), **meta}, tmp)
+    torch.save({"spec": asdict(spec), "state_dict": model.state_dict(), **_plain(meta, "meta")}, tmp)
     tmp.replace(path)
+
+
+def torch_load_safely(path: Path, device: str | torch.device = "cpu", what: str = "faceparse model") -> Any:
+    """`torch.load(weights_only=True)`, its failures as one FaceparseDataError naming the file: a
+    file holding Python objects beyond tensors and plain values is refused, never unpickled."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = next((line.strip() for line in str(err).splitlines() if "GLOBAL" in line), "objects beyond tensors")
+        raise FaceparseDataError(path, f"refused: it holds Python code or objects, not just weights ({found}); "
+                                 "faceparse never runs code from a file it loads") from None
+    except Exception as err:  # a truncated or foreign file: say which
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise FaceparseDataError(path, f"not a {what} ({first})") from None
+
+
+def read_checkpoint(path: Path | str, device: str | torch.device = "cpu") -> dict:
+    """The checkpoint dict of `path`, read without running any code it may hold.
+
+    Raises FaceparseDataError naming the file when it is missing, not a faceparse model, or holds
+    Python objects beyond tensors and plain values (refused, never unpickled).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FaceparseDataError(path, "model file not found")
+    ckpt = torch_load_safely(path, device)
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("spec"), dict) or not isinstance(ckpt.get("state_dict"), dict):
+        raise FaceparseDataError(path, "not a faceparse model (no 'spec' and 'state_dict' entries)")
+    return ckpt
 
 
 def load_checkpoint(path: Path | str, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """A model ready for inference and everything needed to use it (label set, input size, normalisation)."""
-    path = Path(path)
-    if not path.exists():
-        raise FaceparseDataError(path, "model file not found")
+    ckpt = read_checkpoint(path, device)
     try:
-        ckpt = torch.load(path, map_location=device, weights_only=False)
-    except Exception as err:  # a truncated or foreign file: say which
-        raise FaceparseDataError(path, f"not a faceparse model ({err})") from None
-    if not isinstance(ckpt, dict) or "spec" not in ckpt:
-        raise FaceparseDataError(path, "not a faceparse model (no 'spec' entry)")
-    spec = ModelSpec(**ckpt["spec"])
+        spec = ModelSpec(**ckpt["spec"])
+    except TypeError as err:
+        raise FaceparseDataError(path, f"not a faceparse model (spec: {err})") from None
     model = build_model(spec)
-    model.load_state_dict(ckpt["state_dict"])
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as err:
+        raise FaceparseDataError(path, f"weights do not fit a {spec.arch} {spec.encoder} model: "
+                                 f"{str(err).splitlines()[0]}") from None
     model.to(device).eval()
     meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
     meta["spec"] = spec
