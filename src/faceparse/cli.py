@@ -208,12 +208,56 @@ def segment_photo(predictor, image: np.ndarray):
     return probs.argmax(0).astype(np.uint8), probs.max(0), faces
 
 
-def cmd_predict(args) -> int:
+def _identity(command: str, args, predictor, **options) -> dict:
+    """What makes the rows of two runs interchangeable (see `faceparse.resume`)."""
+    from faceparse import __version__
+    from faceparse.models import sha256_of
+
+    return {"command": command, "faceparse": __version__, "model_sha256": sha256_of(Path(args.model)),
+            "adapter_sha256": sha256_of(Path(args.adapter)) if args.adapter else None, "tta": not args.no_tta,
+            "label_set": predictor.label_set, **options}
+
+
+def _stopped(err, done: int, total: int, where: Path) -> int:
+    """The one message of a run stopped by a signal; exit status 128 + the signal's number."""
+    print(f"faceparse: {err}: {done} of {total} photos done, kept in {where}. Run the same command again to "
+          "continue (--restart starts over).", file=sys.stderr)
+    return 130 if err.signal_name == "SIGINT" else 143
+
+
+def _segment_one(predictor, photo: Path, name: str, out: Path, confidence: bool) -> dict:
+    """Segment one photo, write its files, and return its row of predictions.csv."""
     import cv2
-    from tqdm import tqdm
 
     from faceparse.datasets import read_image
     from faceparse.evaluate import colourise
+
+    try:
+        image = read_image(photo)
+    except FaceparseDataError as err:
+        log.warning("not segmented: %s", err)
+        return {"photo": str(photo), "status": f"unreadable: {err.problem}"}
+    labels, conf, faces = segment_photo(predictor, image)
+    files = {"labels": f"{name}_labels.png", "overlay": f"{name}_overlay.jpg"}
+    if confidence:
+        files["confidence"] = f"{name}_confidence.png"
+    (out / name).parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out / files["labels"]), labels)
+    overlay = (0.55 * image + 0.45 * colourise(labels, predictor.label_set)).astype(np.uint8)
+    cv2.imwrite(str(out / files["overlay"]), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
+    if confidence:
+        cv2.imwrite(str(out / files["confidence"]), np.round(conf * 255).astype(np.uint8))
+    n_faces = sum(f.face_found for f in faces)
+    return {"photo": str(photo), "status": "ok" if n_faces else "no_face: segmented whole",
+            "width": image.shape[1], "height": image.shape[0], "faces": n_faces,
+            "align_method": faces[0].method, "mean_confidence": float(conf.mean()), **files}
+
+
+def cmd_predict(args) -> int:
+    import pandas as pd
+    from tqdm import tqdm
+
+    from faceparse.resume import Interrupted, ResultsFile, interruptible
 
     out = Path(args.out)
     _check_out_folder(out)
@@ -221,35 +265,27 @@ def cmd_predict(args) -> int:
     photos = _photos(args.inputs, skip_outputs_in=out)
     _check_distinct_names(photos)
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for photo, name in tqdm(photos, desc="predict", unit="photo", dynamic_ncols=True):
-        try:
-            image = read_image(photo)
-        except FaceparseDataError as err:
-            log.warning("not segmented: %s", err)
-            rows.append({"photo": str(photo), "status": f"unreadable: {err.problem}"})
-            continue
-        labels, confidence, faces = segment_photo(predictor, image)
-        files = {"labels": f"{name}_labels.png", "overlay": f"{name}_overlay.jpg"}
-        if args.confidence:
-            files["confidence"] = f"{name}_confidence.png"
-        (out / name).parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(out / files["labels"]), labels)
-        overlay = (0.55 * image + 0.45 * colourise(labels, predictor.label_set)).astype(np.uint8)
-        cv2.imwrite(str(out / files["overlay"]), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
-        if args.confidence:
-            cv2.imwrite(str(out / files["confidence"]), np.round(confidence * 255).astype(np.uint8))
-        n_faces = sum(f.face_found for f in faces)
-        rows.append({"photo": str(photo), "status": "ok" if n_faces else "no_face: segmented whole",
-                     "width": image.shape[1], "height": image.shape[0], "faces": n_faces,
-                     "align_method": faces[0].method, "mean_confidence": float(confidence.mean()), **files})
-    import pandas as pd
-
-    table = pd.DataFrame(rows)
-    table.to_csv(out / "predictions.csv", index=False)
+    csv_path = out / "predictions.csv"
+    # The photo's files are written before its row: a row in predictions.csv means its files are whole.
+    results = ResultsFile(csv_path, _identity("predict", args, predictor, confidence=bool(args.confidence)),
+                          restart=args.restart)
     (out / "classes.json").write_text(json.dumps(list(predictor.classes)) + "\n")
+    todo = [(photo, name) for photo, name in photos if str(photo) not in results.done]
+    bar = tqdm(total=len(photos), initial=len(photos) - len(todo), desc="predict", unit="photo", dynamic_ncols=True)
+    try:
+        with interruptible():
+            for photo, name in todo:
+                results.add([[_segment_one(predictor, photo, name, out, args.confidence)]])
+                bar.update(1)
+    except Interrupted as err:
+        bar.close()
+        return _stopped(err, sum(str(p) in results.done for p, _ in photos), len(photos), csv_path)
+    bar.close()
+    given = {str(p) for p, _ in photos}
+    table = pd.read_csv(csv_path, keep_default_na=False)
+    table = table[table["photo"].isin(given)]
     done = int((~table["status"].str.startswith("unreadable")).sum())
-    print(f"{done} of {len(table)} photos segmented -> {out} (label maps: class index per pixel, classes in "
+    print(f"{done} of {len(photos)} photos segmented -> {out} (label maps: class index per pixel, classes in "
           "classes.json; one row per photo in predictions.csv)")
     _tell_problems(table["status"], {"unreadable": "could not be read",
                                      "no_face": "had no face found and were segmented whole"},
@@ -258,8 +294,12 @@ def cmd_predict(args) -> int:
 
 
 def cmd_profile(args) -> int:
+    import pandas as pd
+    from tqdm import tqdm
+
     from faceparse.profile import ProfileParams
-    from faceparse.profiling import profile_photos
+    from faceparse.profiling import iter_profile, rows_complete
+    from faceparse.resume import Interrupted, ResultsFile, interruptible
 
     args.label_set = "fasseg6"  # profile measures FASSEG's regions; any model is projected onto them
     _check_out_file(args.out)
@@ -267,9 +307,21 @@ def cmd_profile(args) -> int:
     predictor = _predictor(args)
     photos = [photo for photo, _ in _photos(args.inputs)]
     params = ProfileParams(patch_size_fraction=args.patch_fraction, brow=args.fwhr_top)
-    table = profile_photos(predictor, photos, params)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False)
+    identity = _identity("profile", args, predictor, patch_fraction=args.patch_fraction, fwhr_top=args.fwhr_top)
+    results = ResultsFile(out, identity, restart=args.restart, complete=rows_complete)
+    todo = [photo for photo in photos if str(photo) not in results.done]
+    bar = tqdm(total=len(photos), initial=len(photos) - len(todo), desc="profile", unit="photo", dynamic_ncols=True)
+    try:
+        with interruptible():
+            for groups in iter_profile(predictor, todo, params):
+                results.add(groups)
+                bar.update(len(groups))
+    except Interrupted as err:
+        bar.close()
+        return _stopped(err, sum(str(p) in results.done for p in photos), len(photos), out)
+    bar.close()
+    table = pd.read_csv(out, keep_default_na=False, dtype={"flags": str})
+    table = table[table["photo"].isin({str(p) for p in photos})]
     faces = table["face_index"] >= 0
     print(f"{int(faces.sum())} faces from {table.loc[faces, 'photo'].nunique()} of {len(photos)} photos -> {out}")
     _tell_problems(table.loc[~faces, "flags"], {"unreadable": "could not be read", "no_face": "had no face found"},
@@ -286,13 +338,23 @@ def _model_args(p: argparse.ArgumentParser, label_set_help: str | None) -> None:
     if label_set_help is not None:
         p.add_argument("--label-set", choices=sorted(LABEL_SETS), help=label_set_help)
     p.add_argument("--no-tta", action="store_true", help="no flip test-time augmentation")
+    p.add_argument("--threads", type=int, default=argparse.SUPPRESS,
+                   help="threads for the model and image work (default: FACEPARSE_THREADS, else every core this "
+                   "process may use); give two runs on one machine half the cores each")
     p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress details")
+
+
+def _resume_args(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--restart", action="store_true",
+                   help=f"start over: discard {what} of an earlier run instead of continuing it (a run killed or "
+                   "stopped part-way keeps every photo it finished, and the same command run again continues it)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="faceparse", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)  # also after the command
     sub = parser.add_subparsers(dest="command", required=True)
 
     from faceparse.datasets import READERS
@@ -324,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="photos or folders of photos")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--confidence", action="store_true", help="also write per-pixel confidence maps")
+    _resume_args(p, "predictions.csv")
     p.set_defaults(func=cmd_predict)
 
     r = sub.add_parser("profile", help="skin colour (CIE L*a*b*, ITA) and fWHR per face",
@@ -337,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fwhr-top", choices=["brow", "eyelid"], default="brow", help="upper end of the face height")
     r.add_argument("--patch-fraction", type=float, default=0.35,
                    help="side of the cheek and forehead patches / inter-ocular distance (default 0.35)")
+    _resume_args(r, "the rows of --out")
     r.set_defaults(func=cmd_profile)
     return parser
 
@@ -345,6 +409,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
+        from faceparse.threads import configure
+
+        configure(args.threads)
         return args.func(args)
     except (FaceparseError, ValueError) as err:
         print(f"faceparse {args.command}: error: {err}", file=sys.stderr)

@@ -8,6 +8,7 @@ import re
 import time
 from dataclasses import fields
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -25,28 +26,39 @@ from faceparse.profile import (ProfileParams, bootstrap_ci, fwhr_from_landmarks,
 def profile_photos(predictor: Predictor, photos: list[Path], params: ProfileParams = ProfileParams(),
                    batch_size: int = 8) -> pd.DataFrame:
     """One row per detected face (a row with flag `no_face` for a photo without one, `unreadable: ...`
-    for a file that is not a readable image), in the order of `photos`; photos are processed in
-    batches, all faces of a batch segmented together. `predictor` must give FASSEG's six classes
-    (`Predictor(..., target_label_set="fasseg6")` projects any other model onto them)."""
+    for a file that is not a readable image), in the order of `photos` (see `iter_profile`)."""
+    rows = []
+    with tqdm(total=len(photos), desc="profile", unit="photo", dynamic_ncols=True) as bar:
+        for batch in iter_profile(predictor, photos, params, batch_size):
+            rows += [row for group in batch for row in group]
+            bar.update(len(batch))
+    return pd.DataFrame(rows)
+
+
+def iter_profile(predictor: Predictor, photos: list[Path], params: ProfileParams = ProfileParams(),
+                 batch_size: int = 8) -> Iterator[list[list[dict]]]:
+    """For each batch of photos, in order, their rows: one list per photo, one row per face (largest
+    first), or one row flagged `no_face` or `unreadable: ...`. All faces of a batch are segmented
+    together. `predictor` must give FASSEG's six classes (`Predictor(..., target_label_set="fasseg6")`
+    projects any other model onto them)."""
     if predictor.label_set != FASSEG6.name:
         raise FaceparseConfigError(f"{predictor.model_path}: profiling reads FASSEG regions, but this predictor gives "
                                    f"{predictor.label_set!r}; use target_label_set='fasseg6'")
-    rows: list[tuple[int, int, dict]] = []  # (photo position, face index, row)
-    bar = tqdm(total=len(photos), desc="profile", unit="photo", dynamic_ncols=True)
     for start in range(0, len(photos), batch_size):
         batch = photos[start:start + batch_size]
+        groups: list[list[dict]] = [[] for _ in batch]
         found = []
-        for k, photo in enumerate(batch, start):
+        for k, photo in enumerate(batch):
             try:
                 image = read_image(photo)
             except FaceparseDataError as err:
-                rows.append((k, -1, {"photo": str(photo), "face_index": -1, "n_faces": 0,
-                                     "flags": f"unreadable: {err.problem}"}))
+                groups[k].append({"photo": str(photo), "face_index": -1, "n_faces": 0,
+                                  "flags": f"unreadable: {err.problem}"})
                 continue
             faces = predictor.align(image)
             if not faces:
-                rows.append((k, -1, {"photo": str(photo), "face_index": -1, "n_faces": 0, "flags": "no_face",
-                                     "width": image.shape[1], "height": image.shape[0]}))
+                groups[k].append({"photo": str(photo), "face_index": -1, "n_faces": 0, "flags": "no_face",
+                                  "width": image.shape[1], "height": image.shape[0]})
             found += [(k, photo, image, i, len(faces), f) for i, f in enumerate(faces)]
         if found:
             crops = np.stack([warp_image(image, f.matrix, predictor.size) for _, _, image, _, _, f in found])
@@ -62,10 +74,13 @@ def profile_photos(predictor: Predictor, photos: list[Path], params: ProfilePara
                 own_flags = [f for key in ("skin_flags", "fwhr_flags") for f in str(measured.get(key, "")).split(";") if f]
                 row.update(measured)
                 row["flags"] = ";".join(dict.fromkeys(flags + own_flags))  # a flag both measures raise, once
-                rows.append((k, i, row))
-        bar.update(len(batch))
-    bar.close()
-    return pd.DataFrame([row for _, _, row in sorted(rows, key=lambda r: r[:2])])
+                groups[k].append(row)
+        yield groups
+
+
+def rows_complete(rows: list[dict]) -> bool:
+    """Whether a photo's rows are all there: one per face found, or the one saying none was."""
+    return len(rows) == max(1, int(float(rows[0].get("n_faces") or 0)))
 
 
 # --- validation on the London face set ---------------------------------------------------------
@@ -153,12 +168,11 @@ def plot_validation(t: pd.DataFrame, out_dir: Path) -> list[Path]:
     return paths
 
 
-def summarise(profile: pd.DataFrame, seconds: float) -> dict:
+def summarise(profile: pd.DataFrame) -> dict:
     faces = profile[profile["face_index"] >= 0]
     flags = pd.Series([f for fl in profile["flags"].fillna("") for f in str(fl).split(";") if f]).value_counts()
     return {"photos": int(profile["photo"].nunique()), "faces": int(len(faces)),
             "photos_without_face": int((profile["face_index"] < 0).sum()),
-            "faces_per_second": len(faces) / seconds if seconds > 0 else math.nan,
             "mean_cheeks_L": float(faces["cheeks_L"].mean()) if len(faces) else math.nan,
             "mean_cheeks_ita": float(faces["cheeks_ita"].mean()) if len(faces) else math.nan,
             "mean_fwhr": float(faces["fwhr"].mean()) if len(faces) else math.nan,
