@@ -29,6 +29,7 @@ from faceparse.labels import IGNORE, get_label_set
 from faceparse.metrics import confusion_matrix, scores
 from faceparse.models import (IMAGENET_MEAN, IMAGENET_STD, ModelSpec, build_model, default_device,
                               load_encoder_weights, save_checkpoint)
+from faceparse.threads import configure as configure_threads, worker_process_init
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class TrainParams:
     patience: int = 0                 # early stopping on validation mean F1; 0 = off
     seed: int = 0
     num_workers: int = 1
-    threads: int = 0                  # torch threads; 0 = all cores
+    threads: int = 0                  # torch threads; 0 = FACEPARSE_THREADS, else every core this process may use
     max_steps: int = 0                # stop after this many steps (0 = no limit); for tests and benchmarks
 
     @classmethod
@@ -159,6 +160,7 @@ class CropDataset(Dataset):
 
 def _worker_init(worker_id: int) -> None:
     # DataLoader gives each worker a seed derived from its seeded generator: reuse it everywhere.
+    worker_process_init()
     seed = torch.initial_seed() % 2**31
     random.seed(seed)
     np.random.seed(seed)
@@ -286,8 +288,7 @@ def train(params: TrainParams, label_set: str, train_data: TrainData, val_data: 
     epoch's per-validation-crop confusion matrices (`best_val_per_image`, `(N, K, K)`).
     """
     threads = torch.get_num_threads()
-    if params.threads:
-        torch.set_num_threads(params.threads)
+    configure_threads(params.threads or None)
     try:
         return _train(params, label_set, train_data, val_data, out_path, spec, meta, extra_label_set, on_epoch)
     finally:
