@@ -123,6 +123,27 @@ def test_celebamask_merged_maps_in_images_and_labels_folders(tmp_path):
     assert counts(reader.read_mask(only(reader.samples(tmp_path), "3"))[0]) == {0: 48, 13: 144}
 
 
+@pytest.mark.parametrize("label_dir", ["labels", "masks"])
+def test_celebamask_merged_maps_take_any_name_and_a_masks_folder(tmp_path, label_dir):
+    labels = np.full((H, W), 1, np.uint8)
+    labels[:3] = 17  # 48 px of hair in g_mask order
+    photo(tmp_path / "images" / "alice_2019-05.jpg")
+    png(tmp_path / label_dir / "alice_2019-05.png", labels)
+    reader = get_reader("celebamask_hq")
+    sample = only(reader.samples(tmp_path), "alice_2019-05")
+    assert sample.split == ""
+    assert counts(reader.read_mask(sample)[0]) == {1: 144, 17: 48}
+
+
+def test_celebamask_official_split_still_needs_numeric_ids(tmp_path):
+    photo(tmp_path / "alice.jpg")
+    png(tmp_path / "alice.png", np.ones((H, W), np.uint8))
+    (tmp_path / "CelebA-HQ-to-CelebA-mapping.txt").write_text("idx orig_idx orig_file\n0 1 000001.jpg\n")
+    (tmp_path / "list_eval_partition.txt").write_text("000001.jpg 0\n")
+    with pytest.raises(FaceparseDataError, match="numeric CelebA-HQ ids.*'alice'"):
+        get_reader("celebamask_hq").samples(tmp_path)
+
+
 def test_celebamask_part_mask_without_photo_names_the_part_file(tmp_path):
     celeba_parts(tmp_path)
     png(tmp_path / "CelebAMask-HQ-mask-anno" / "0" / "00005_hair.png", np.zeros((H, W), np.uint8))

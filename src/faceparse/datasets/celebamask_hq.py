@@ -7,8 +7,9 @@ overwriting earlier ones, and class index = position in that order + 1 (0 = back
 Such a sample's `mask` is the `<k>` folder; `extra["parts"]` maps each part present to its file.
 
 Already-merged label maps are accepted too, when `CelebA-HQ-img/` is absent: `images/` + `labels/`
-when both folders exist, otherwise one flat folder where each `<id>.png` is the label map of the
-photo `<id>.jpg` (any non-PNG image suffix). Their values follow the g_mask order unless the
+(or `masks/`) when both folders exist, otherwise one flat folder where each `<name>.png` is the label
+map of the photo `<name>.jpg` (any non-PNG image suffix). Their names may be anything; only the
+official split needs numeric CelebA-HQ ids. Their values follow the g_mask order unless the
 `merged_parts` option gives the order they were merged in (e.g. face-parsing.PyTorch's).
 
 Part files are 512x512 while CelebA-HQ photos are 1024x1024: a mask with the photo's aspect ratio
@@ -43,6 +44,7 @@ MAPPING_FILE, PARTITION_FILE, IDENTITY_FILE = ("CelebA-HQ-to-CelebA-mapping.txt"
                                                "identity_CelebA.txt")
 SPLIT_CODES = {"0": "train", "1": "val", "2": "test"}
 PHOTO_SUFFIXES = tuple(s for s in IMAGE_SUFFIXES if s != ".png")
+MERGED_LABEL_DIRS = ("labels", "masks")  # beside images/
 _PART_FILE = re.compile(r"^(?P<id>\d+)_(?P<part>[a-z_]+)\.png$")
 
 
@@ -99,7 +101,7 @@ class CelebAMaskHQReader:
             found = self._merged(root)
         if not found:
             raise FaceparseDataError(root, f"no CelebAMask-HQ photos found (looked for {IMAGE_DIR}/, "
-                                     "images/ + labels/, or <id>.jpg + <id>.png)")
+                                     "images/ + labels/ or masks/, or <name>.jpg + <name>.png)")
         splits, subjects = self._splits(root, [s.id for s in found])
         return [Sample(id=s.id, image=s.image, mask=s.mask, dataset=self.name, split=splits.get(s.id, ""),
                        subject=subjects.get(s.id, s.id), extra=s.extra) for s in found]
@@ -141,8 +143,12 @@ class CelebAMaskHQReader:
         return out
 
     def _merged(self, root: Path) -> list[Sample]:
-        if (root / "images").is_dir() and (root / "labels").is_dir():
-            image_dir, label_dir = root / "images", root / "labels"
+        label_dirs = [root / name for name in MERGED_LABEL_DIRS if (root / name).is_dir()]
+        if (root / "images").is_dir() and label_dirs:
+            if len(label_dirs) > 1:
+                raise FaceparseDataError(root, f"both {' and '.join(d.name + '/' for d in label_dirs)} beside images/: "
+                                         "keep the label maps in one of them")
+            image_dir, label_dir = root / "images", label_dirs[0]
             images = index_by_stem(image_dir, IMAGE_SUFFIXES)
         elif root.is_dir():
             image_dir = label_dir = root
@@ -150,7 +156,7 @@ class CelebAMaskHQReader:
         else:
             raise FaceparseDataError(root, "not a folder")
         pairs = pair_by_stem(images, index_by_stem(label_dir, (".png",)), image_dir, label_dir)
-        found = [Sample(id=_numeric_id(image), image=image, mask=mask, dataset=self.name, extra={"merged": True})
+        found = [Sample(id=_merged_id(image), image=image, mask=mask, dataset=self.name, extra={"merged": True})
                  for _, image, mask in pairs]
         check_unique_ids([(s.id, s.image) for s in found])
         return found
@@ -176,6 +182,10 @@ class CelebAMaskHQReader:
             if (root / IDENTITY_FILE).exists() else {}
         splits, subjects = {}, {}
         for sample_id in ids:
+            if not sample_id.isdigit():
+                raise FaceparseDataError(root, f"the official split ({MAPPING_FILE}) needs numeric CelebA-HQ ids as "
+                                         f"file names, found {sample_id!r}; remove the split files to read the "
+                                         "folder without a split")
             if sample_id not in orig_file:
                 raise FaceparseDataError(mapping_path, f"has no row for CelebA-HQ id {sample_id}")
             name = orig_file[sample_id]
@@ -212,6 +222,12 @@ class CelebAMaskHQReader:
 
     def read_landmarks(self, sample: Sample) -> np.ndarray | None:
         return None
+
+
+def _merged_id(path: Path) -> str:
+    """A merged label map's id: the CelebA-HQ id when the name is one (12.jpg and 00012.jpg are both
+    12), else the name itself."""
+    return str(int(path.stem)) if path.stem.isdigit() else path.stem
 
 
 def _numeric_id(path: Path) -> str:
