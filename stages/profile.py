@@ -1,7 +1,7 @@
 """Stage `profile`: skin colour (CIE L*a*b*, ITA) and fWHR of every face in `profile.images`.
 
-Writes data/profile/profile.csv (one row per face, with quality flags) and metrics/profile.json;
-on the London set also the test-retest and landmark-agreement figures and their scatter plots.
+Writes data/profile/profile.csv (one row per face, with quality flags), metrics/profile.json and
+the run's speed in metrics/timings/profile.json; on the London set also the test-retest and landmark-agreement figures and their scatter plots.
 """
 
 from pathlib import Path
@@ -31,7 +31,8 @@ def main() -> None:
         out.mkdir(parents=True, exist_ok=True)
         table["photo"] = table["photo"].map(lambda s: str(Path(s).relative_to(ROOT)) if Path(s).is_relative_to(ROOT) else s)
         table.to_csv(out / "profile.csv", index=False)
-        summary = summarise(table, seconds)
+        summary = summarise(table)
+        faces_per_second = summary["faces"] / seconds if seconds > 0 else float("nan")
         if (folder / "london_info.csv").exists():
             table["photo"] = table["photo"].map(lambda s: str(ROOT / s))
             lt = london_table(table, folder)
@@ -40,10 +41,12 @@ def main() -> None:
         else:
             (ROOT / "metrics/plots/profile").mkdir(parents=True, exist_ok=True)
         write_json("metrics/profile.json", summary)
+        write_json("metrics/timings/profile.json", {"seconds": round(seconds, 1), "faces_per_second": faces_per_second})
         t.metrics({k: v for k, v in summary.items() if isinstance(v, (int, float))})
+        t.metrics({"faces_per_second": faces_per_second})
         t.metrics({f"london.{k}": v for k, v in summary.get("london", {}).items() if isinstance(v, (int, float))})
         t.artifact(out / "profile.csv")
-    print(f"profiled {summary['faces']} faces in {summary['photos']} photos ({summary['faces_per_second']:.2f} faces/s)")
+    print(f"profiled {summary['faces']} faces in {summary['photos']} photos ({faces_per_second:.2f} faces/s)")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,12 @@ def _load(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def _minutes(timings: Path) -> str:
+    """A run's minutes from its timings file (kept apart from the scores), n/a without one."""
+    seconds = _load(timings).get("seconds")
+    return _fmt(seconds / 60, 1) if seconds is not None else "n/a"
+
+
 def build_sections(metrics_dir: Path, params: dict) -> list[tuple[str, str, Any]]:
     """The report as (kind, title, content) triples; kind is "text", "table" or "image"."""
     out: list[tuple[str, str, Any]] = []
@@ -68,12 +74,12 @@ def build_sections(metrics_dir: Path, params: dict) -> list[tuple[str, str, Any]
         t = _load(path)
         train_rows.append({"model": path.stem.removeprefix("train_"), "train photos": t.get("n_train"),
                            "val photos": t.get("n_val"), "init": t.get("init_weights"), "steps": t.get("steps"),
-                           "minutes": _fmt((t.get("seconds") or 0) / 60, 1), "best epoch": t.get("best_epoch"),
+                           "minutes": _minutes(metrics_dir / "timings" / path.name), "best epoch": t.get("best_epoch"),
                            "val mean F1": _fmt(t.get("val_mean_f1"))})
     adapt = _load(metrics_dir / "adapt.json")
     if adapt:
         train_rows.append({"model": "adapter", "train photos": adapt.get("n_train"), "val photos": adapt.get("n_val"),
-                           "init": "none", "steps": adapt.get("steps"), "minutes": _fmt((adapt.get("seconds") or 0) / 60, 1),
+                           "init": "none", "steps": adapt.get("steps"), "minutes": _minutes(metrics_dir / "timings/adapt.json"),
                            "best epoch": adapt.get("best_epoch"), "val mean F1": _fmt(adapt.get("val_mean_f1"))})
     if train_rows:
         out.append(("table", "Training", _table(train_rows)))
