@@ -7,20 +7,18 @@ from pathlib import Path
 
 import yaml
 
-from faceparse.train import split_section
+from faceparse.params import parse
+from faceparse.train import TrainParams
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "metrics" / "bench.json"
 
 
-def main_model_params() -> tuple[dict, dict, dict]:
-    """params.yaml, the data keys of its train.main section, and the rest of that section (TrainParams).
-
-    Benchmarks train on the plain training split: `oversample` is among the data keys set aside.
-    """
+def main_model_params() -> tuple[dict, TrainParams]:
+    """params.yaml and its train.main section as TrainParams. Benchmarks train on the plain
+    training split: its `oversample` is not applied."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    data, cfg = split_section(params["train"]["main"])
-    return params, data, cfg
+    return params, parse(TrainParams, params["train"]["main"], "train.main")
 
 
 def record(results: dict, path: Path = BENCH) -> dict:

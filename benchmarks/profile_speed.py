@@ -11,10 +11,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from _bench import ROOT, record  # noqa: E402
 
-from faceparse.datasets.base import IMAGE_SUFFIXES  # noqa: E402
+from faceparse.datasets.base import list_images  # noqa: E402
 from faceparse.predict import Predictor  # noqa: E402
 from faceparse.profile import ProfileParams  # noqa: E402
-from faceparse.profiling import timed_profile  # noqa: E402
+from faceparse.profile.run import timed_profile  # noqa: E402
 
 
 def main() -> None:
@@ -23,7 +23,7 @@ def main() -> None:
     parser.add_argument("--photos", type=Path,
                         default=Path(os.environ.get("FACEPARSE_MIRROR") or ROOT.parent / "shared/data") / "london_faces")
     args = parser.parse_args()
-    photos = sorted(p for p in args.photos.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    photos = list_images(args.photos, recursive=True)
     table, seconds = timed_profile(Predictor(args.model, tta=True), photos, ProfileParams())
     faces = int((table["face_index"] >= 0).sum())
     results = {"profile_faces_per_second": round(faces / seconds, 3), "profile_photos": len(photos),

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +25,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from _bench import ROOT, main_model_params, record  # noqa: E402
 
+from faceparse.inference import model_input  # noqa: E402
 from faceparse.models import ModelSpec, build_model  # noqa: E402
-from faceparse.train import TrainData, TrainParams, WeightedLoss, model_input, train  # noqa: E402
+from faceparse.train import TrainData, TrainParams, WeightedLoss, train  # noqa: E402
 
 STEPS = 24
 
@@ -79,9 +81,9 @@ def inference(spec: ModelSpec, images: np.ndarray) -> dict[int, float]:
 
 
 def setting() -> tuple[int, ModelSpec, TrainParams]:
-    params, _, cfg = main_model_params()
+    params, p = main_model_params()
     size = int(params["align"]["size"])
-    p = TrainParams.from_dict({**cfg, "weights": "none", "epochs": 1000, "max_steps": STEPS})
+    p = replace(p, weights="none", epochs=1000, max_steps=STEPS)
     return size, ModelSpec(arch=p.arch, encoder=p.encoder, num_classes=6), p
 
 

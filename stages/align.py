@@ -1,23 +1,27 @@
-"""Stage `align`: every prepared photo cropped around its face to the model input size, affine kept."""
+"""Stage `align`: every prepared photo cropped around its face to the model input size, affine kept.
+
+    python -m stages.align data/prepared data/aligned
+"""
 
 import shutil
 
 import pandas as pd
 
-from _common import ROOT, get, setup
+from stages._common import ROOT, arguments, get, parse, setup
 
-from faceparse.align import AlignParams
-from faceparse.aligned import align_manifest
+from faceparse.align import AlignParams, align_manifest
+from faceparse.prepare import PrepareParams
 
 
 def main() -> None:
+    args = arguments(__doc__, "prepared_path", "aligned_path")
     params = setup()
-    cfg = get(params, "align")
-    manifest = pd.read_csv(ROOT / "data/prepared/manifest.csv", keep_default_na=False)
-    formats = {name: d["format"] for name, d in get(params, "prepare.datasets").items()}
-    out = ROOT / "data/aligned"
+    p = parse(AlignParams, get(params, "align"), "align")
+    formats = {name: d.format for name, d in parse(PrepareParams, get(params, "prepare"), "prepare").datasets.items()}
+    manifest = pd.read_csv(args.prepared_path / "manifest.csv", keep_default_na=False)
+    out = args.aligned_path
     shutil.rmtree(out, ignore_errors=True)
-    aligned = align_manifest(manifest, AlignParams(**cfg), ROOT, out, formats)
+    aligned = align_manifest(manifest, p, ROOT, out, formats)
     aligned.to_csv(out / "manifest.csv", index=False)
 
 

@@ -1,30 +1,30 @@
-"""Stage `download`: each configured dataset into data/raw/<name>/ in its original layout, from the
-FACEPARSE_MIRROR folder when it holds <name>/, else from its URL (sha256-verified)."""
+"""Stage `download`: each configured dataset into <raw>/<name>/ in its original layout, from the
+FACEPARSE_MIRROR folder when it holds <name>/, else from its URL (sha256-verified). A FACEPARSE_MIRROR
+that is not a folder stops the stage.
+
+    python -m stages.download data/raw
+"""
 
 import json
-import logging
-import os
-from pathlib import Path
 
-from _common import ROOT, get, setup
+from stages._common import ROOT, arguments, get, parse, setup
 
-from faceparse.download import DatasetSource, fetch_dataset
+from faceparse.download import DownloadParams, fetch_dataset
+from faceparse.mirror import mirror_from_env
 
 
 def main() -> None:
-    params = setup()
-    mirror = os.environ.get("FACEPARSE_MIRROR")
-    mirror_path = Path(mirror).expanduser().resolve() if mirror else None
-    if mirror_path is not None and not mirror_path.is_dir():
-        logging.warning("FACEPARSE_MIRROR=%s is not a folder; downloading instead", mirror)
-        mirror_path = None
+    args = arguments(__doc__, "raw_path")
+    p = parse(DownloadParams, get(setup(), "download"), "download")
+    # Raise on a mistyped mirror rather than download: offline the mirror is the only source, and
+    # online a typo would silently cost a multi-GB download.
+    mirror = mirror_from_env()
     records = {}
-    for name, d in get(params, "download.datasets").items():
-        src = DatasetSource(name=name, url=d["url"], sha256=d.get("sha256"), format=d["format"], strip=d.get("strip"))
-        record = fetch_dataset(src, ROOT / "data/raw" / name, mirror_path, ROOT / "data/cache")
+    for src in p.sources():
+        record = fetch_dataset(src, args.raw_path / src.name, mirror, ROOT / "data/cache")
         # Machine-specific paths would change data/raw's hash from one machine to the next.
-        records[name] = {k: v for k, v in record.items() if k not in ("path", "archive")}
-    (ROOT / "data/raw/SOURCES.json").write_text(json.dumps(records, indent=2) + "\n")
+        records[src.name] = {k: v for k, v in record.items() if k not in ("path", "archive")}
+    (args.raw_path / "SOURCES.json").write_text(json.dumps(records, indent=2) + "\n")
 
 
 if __name__ == "__main__":

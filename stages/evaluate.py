@@ -1,52 +1,58 @@
 """Stage `evaluate`: every model of the study on every test split, scored at original resolution.
 
+    python -m stages.evaluate models data/aligned
+
 Writes metrics/evaluate.json shaped {model: {split: {pixel_accuracy, mean_f1, mean_iou, f1: {...}}}},
 confusion-matrix and F1 plots under metrics/plots/, and overlays of the best and worst photos.
 """
 
+from dataclasses import asdict
+from pathlib import Path
+
 import pandas as pd
 
-from _common import ROOT, get, setup, write_json
+from stages._common import ROOT, arguments, get, parse, setup, write_json
 
 from faceparse import tracking
-from faceparse.aligned import load_arrays
-from faceparse.evaluate import evaluate_split, write_overlays
-from faceparse.metrics import plot_confusion, plot_f1_bars
+from faceparse.crops import load_arrays
+from faceparse.evaluate import EvaluateParams, evaluate_split, write_overlays
+from faceparse.plots import plot_confusion, plot_f1_bars
 from faceparse.predict import Predictor
 
 
-def predictor_for(name: str, label_set: str, tta: bool) -> Predictor:
+def predictor_for(models: Path, name: str, label_set: str, tta: bool) -> Predictor:
     """'main' -> models/main.pt; 'synthetic+adapter' -> the synthetic model read by models/adapter.pt."""
     base, _, adapter = name.partition("+")
-    return Predictor(ROOT / "models" / f"{base}.pt", ROOT / "models" / f"{adapter}.pt" if adapter else None,
-                     tta=tta, target_label_set=label_set)
+    return Predictor(models / f"{base}.pt", models / f"{adapter}.pt" if adapter else None, tta=tta,
+                     target_label_set=label_set)
 
 
 def main() -> None:
+    args = arguments(__doc__, "models_path", "aligned_path")
     params = setup()
-    cfg = get(params, "evaluate")
+    cfg = parse(EvaluateParams, get(params, "evaluate"), "evaluate")
     label_set = get(params, "prepare.label_set")
-    manifest = pd.read_csv(ROOT / "data/aligned/manifest.csv", keep_default_na=False)
+    manifest = pd.read_csv(args.aligned_path / "manifest.csv", keep_default_na=False)
     plots = ROOT / "metrics/plots/evaluate"
     results, confusions = {}, {}
-    datasets = {s.partition("/")[0] for s in cfg["splits"]}
-    affines = {d: load_arrays(ROOT / "data/aligned", d, keys=("affines",))["affines"] for d in datasets}
+    datasets = {s.partition("/")[0] for s in cfg.splits}
+    affines = {d: load_arrays(args.aligned_path, d, keys=("affines",))["affines"] for d in datasets}
     with tracking.run("evaluate", ROOT) as t:
-        t.params(cfg)
-        for model in cfg["models"]:
-            predictor = predictor_for(model, label_set, bool(cfg["tta"]))
+        t.params(asdict(cfg))
+        for model in cfg.models:
+            predictor = predictor_for(args.models_path, model, label_set, cfg.tta)
             results[model] = {}
-            for split in cfg["splits"]:
+            for split in cfg.splits:
                 dataset, _, split_name = split.partition("/")
                 rows = manifest[(manifest["dataset"] == dataset) & (manifest["split"] == split_name)]
-                r = evaluate_split(predictor, rows, affines[dataset], ROOT, int(cfg["bootstrap"]), int(cfg["seed"]))
+                r = evaluate_split(predictor, rows, affines[dataset], ROOT, cfg.bootstrap, cfg.seed)
                 results[model][split] = r.summary
                 tag = f"{model}_{split}".replace("/", "_").replace("+", "_")
                 confusions[f"{model}/{split}"] = {"classes": list(predictor.classes), "matrix": r.confusion.tolist()}
                 plot_confusion(r.confusion, predictor.classes, plots / f"confusion_{tag}.png")
                 plot_f1_bars(r.summary["f1"], plots / f"f1_{tag}.png")
-                if cfg["overlays"] and split == cfg["splits"][0]:
-                    write_overlays(predictor, r, rows, affines[dataset], ROOT, plots / "overlays", tag, int(cfg["overlays"]))
+                if cfg.overlays and split == cfg.splits[0]:
+                    write_overlays(predictor, r, rows, affines[dataset], ROOT, plots / "overlays", tag, cfg.overlays)
                 t.metrics({f"{tag}.{k}": v for k, v in r.summary.items() if isinstance(v, float)})
                 print(f"{model:>20} {split:<24} pixel acc {r.summary['pixel_accuracy']:.4f}  "
                       f"mean F1 {r.summary['mean_f1']:.4f}  mean IoU {r.summary['mean_iou']:.4f}")

@@ -1,33 +1,38 @@
-"""Stage `profile`: skin colour (CIE L*a*b*, ITA) and fWHR of every face in `profile.images`.
+"""Stage `profile`: skin colour (CIE L*a*b*, ITA) and fWHR of every face in a folder of photos.
 
-Writes data/profile/profile.csv (one row per face, with quality flags), metrics/profile.json and
-the run's speed in metrics/timings/profile.json; on the London set also the test-retest and landmark-agreement figures and their scatter plots.
+    python -m stages.profile models/main.pt data/raw/london_faces data/profile
+
+Writes <out>/profile.csv (one row per face, with quality flags), metrics/profile.json and the run's
+speed in metrics/timings/profile.json; on the London set also the test-retest and landmark-agreement
+figures and their scatter plots.
 """
 
+from dataclasses import asdict
 from pathlib import Path
 
-from _common import ROOT, get, setup, write_json
+from stages._common import ROOT, arguments, get, parse, setup, write_json
 
 from faceparse import tracking
-from faceparse.datasets.base import IMAGE_SUFFIXES
+from faceparse.datasets.base import list_images
+from faceparse.plots import plot_validation
 from faceparse.predict import Predictor
-from faceparse.profile import ProfileParams
-from faceparse.profiling import london_table, plot_validation, summarise, timed_profile, validate_london
+from faceparse.profile.london import london_table, validate_london
+from faceparse.profile.params import ProfileStageParams
+from faceparse.profile.run import summarise, timed_profile
 
 
 def main() -> None:
-    params = setup()
-    cfg = dict(get(params, "profile"))
-    folder = ROOT / cfg["images"]
-    photos = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if cfg.get("limit"):
-        photos = photos[: int(cfg["limit"])]
-    predictor = Predictor(ROOT / "models" / f"{cfg['model']}.pt", tta=bool(cfg["tta"]))
-    p = ProfileParams(patch_size_fraction=float(cfg["patch_fraction"]), brow=cfg["fwhr_top"])
+    args = arguments(__doc__, "model_path", "images_path", "out_path")
+    cfg = parse(ProfileStageParams, get(setup(), "profile"), "profile")
+    folder = args.images_path
+    photos = list_images(folder, recursive=True)
+    if cfg.limit:
+        photos = photos[:cfg.limit]
+    predictor = Predictor(args.model_path, tta=cfg.tta)
     with tracking.run("profile", ROOT) as t:
-        t.params(cfg)
-        table, seconds = timed_profile(predictor, photos, p)
-        out = ROOT / "data/profile"
+        t.params(asdict(cfg))
+        table, seconds = timed_profile(predictor, photos, cfg.measure)
+        out = args.out_path
         out.mkdir(parents=True, exist_ok=True)
         table["photo"] = table["photo"].map(lambda s: str(Path(s).relative_to(ROOT)) if Path(s).is_relative_to(ROOT) else s)
         table.to_csv(out / "profile.csv", index=False)

@@ -1,20 +1,24 @@
-"""Stage `report`: metrics/report.md (reviewed in git) and data/report/report.html (self-contained)."""
+"""Stage `report`: metrics/report.md (reviewed in git) and data/report/report.html (self-contained).
 
-from _common import ROOT, setup
+    python -m stages.report metrics data/report
+"""
+
+from stages._common import ROOT, arguments, setup
 
 from faceparse import tracking
 from faceparse.report import build_sections, to_html, to_markdown
 
 
 def main() -> None:
+    args = arguments(__doc__, "metrics_path", "report_path")
     params = setup()
-    sections = build_sections(ROOT / "metrics", params)
-    (ROOT / "metrics/report.md").write_text(to_markdown(sections, ROOT / "metrics"))
-    out = ROOT / "data/report/report.html"
+    sections = build_sections(args.metrics_path, params)
+    (args.metrics_path / "report.md").write_text(to_markdown(sections, args.metrics_path))
+    out = args.report_path / "report.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(to_html(sections))
     with tracking.run("report", ROOT) as t:
-        t.artifact(ROOT / "metrics/report.md")
+        t.artifact(args.metrics_path / "report.md")
         t.artifact(out)
     print(f"wrote metrics/report.md and {out.relative_to(ROOT)}")
 

@@ -1,5 +1,7 @@
 """Stage `train@<name>`: one model of the study, from `params.yaml: train.<name>`.
 
+    python -m stages.train main data/aligned models/main.pt
+
 Writes models/<name>.pt (best by validation mean F1; weights plus label set, input size,
 normalisation and arch), metrics/train_<name>.json (with validation F1 per pose), the run's
 seconds and peak memory in metrics/timings/train_<name>.json and the curve
@@ -7,18 +9,18 @@ metrics/curves/train_<name>.csv.
 """
 
 import resource
-import sys
+from dataclasses import asdict
 
 import pandas as pd
 
-from _common import ROOT, get, setup, write_json
+from stages._common import ROOT, arguments, get, parse, setup, write_json
 
 from faceparse import tracking
-from faceparse.aligned import oversample, select_split
+from faceparse.crops import oversample, select_split
 from faceparse.labels import get_label_set
 from faceparse.metrics import mean_f1_by_group
 from faceparse.models import load_checkpoint
-from faceparse.train import TrainData, TrainParams, split_section, train
+from faceparse.train import TrainData, TrainParams, train
 
 
 def peak_memory_mb() -> dict:
@@ -28,21 +30,21 @@ def peak_memory_mb() -> dict:
     return {"main": round(self_kb / 1024), "largest_worker": round(child_kb / 1024)}
 
 
-def main(name: str) -> None:
+def main() -> None:
+    args = arguments(__doc__, "name", "aligned_path", "model_path")
     params = setup()
-    data, cfg = split_section(get(params, f"train.{name}"))
-    datasets, label_set, repeat = data["datasets"], data["label_set"], data["oversample"] or {}
-    p = TrainParams.from_dict(cfg)
-    manifest = pd.read_csv(ROOT / "data/aligned/manifest.csv", keep_default_na=False)
-    aligned = ROOT / "data/aligned"
+    name = args.name
+    p = parse(TrainParams, get(params, f"train.{name}"), f"train.{name}")
+    datasets, label_set = p.datasets, p.label_set
+    aligned = args.aligned_path
+    manifest = pd.read_csv(aligned / "manifest.csv", keep_default_na=False)
     train_x, train_y, train_rows = select_split(aligned, manifest, datasets, label_set, "train")
-    order = oversample(train_rows, repeat)
+    order = oversample(train_rows, p.oversample)
     train_x, train_y = train_x[order], train_y[order]
     val_x, val_y, val_rows = select_split(aligned, manifest, datasets, label_set, "val")
-    out = ROOT / "models" / f"{name}.pt"
+    out = args.model_path
     with tracking.run("train", ROOT, run_name=f"train-{name}") as t:
-        t.params({"model": name, "datasets": datasets, "label_set": label_set, **cfg,
-                  "oversample": repeat, "n_train": len(train_rows), "n_train_oversampled": len(train_x),
+        t.params({"model": name, **asdict(p), "n_train": len(train_rows), "n_train_oversampled": len(train_x),
                   "n_val": len(val_x)})
         result = train(p, label_set, TrainData(train_x, train_y), TrainData(val_x, val_y), out,
                        meta={"name": name, "datasets": datasets, "align": get(params, "align")},
@@ -71,4 +73,4 @@ def main(name: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main()

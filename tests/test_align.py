@@ -77,7 +77,7 @@ def test_warp_image_shape_and_dtype():
 
 
 def test_load_arrays_reads_only_the_keys_asked_for(tmp_path):
-    from faceparse.aligned import load_arrays
+    from faceparse.crops import load_arrays
     from faceparse.errors import FaceparseConfigError
 
     affines = np.arange(12, dtype=np.float64).reshape(2, 2, 3)

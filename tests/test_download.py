@@ -1,4 +1,5 @@
-"""fetch_dataset against a loopback HTTP server that the tests run themselves, with archives built here."""
+"""fetch_dataset (download, archives, mirror, trees) against a loopback HTTP server that the tests run
+themselves, with archives built here."""
 
 from __future__ import annotations
 
@@ -20,10 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from faceparse import download
-from faceparse.download import (DatasetSource, TreeDigest, archive_path, extract_archive, fetch_dataset,
-                                mirror_from_env, tree_digest)
+from faceparse.archives import extract_archive
+from faceparse.checksums import sha256_hasher, sha256_of
+from faceparse.download import DatasetSource, archive_path, fetch_dataset
 from faceparse.errors import FaceparseConfigError, FaceparseDataError, FaceparseError
+from faceparse.mirror import mirror_from_env
+from faceparse.trees import TreeDigest, tree_digest
 
 FILES = {
     "V2/Train_RGB/1.png": b"\x89PNG fake image one" * 7,
@@ -345,11 +348,14 @@ UNSAFE = {
     "zip ..": ("zip", "../evil", "'..'"),
     "zip absolute": ("zip", "{abs}", "absolute"),
     "tar ..": ("tar", "top/../../evil", "'..'"),
+    "tar .. inside": ("tar", "top/../evil", "'..'"),  # the data filter alone would allow this one
     "tar absolute": ("tar", "{abs}", "absolute"),
     "zip symlink": ("zip-symlink", "top/evil", "link"),
     "tar symlink": ("tar-symlink", "top/evil", "link"),
+    "tar symlink inside": ("tar-symlink-inside", "top/evil", "links are refused"),  # allowed by the filter
     "tar hardlink": ("tar-hardlink", "top/evil", "link"),
     "tar device": ("tar-device", "top/evil", "special file"),
+    "tar fifo": ("tar-fifo", "top/evil", "special file"),
 }
 
 
@@ -365,8 +371,11 @@ def test_unsafe_member_is_refused_and_nothing_is_written(tmp_path, case):
         data = make_tar([("top/ok.txt", b"ok"), (name, b"pwned")])
     elif kind == "zip-symlink":
         data = _zip_symlink(name, str(outside / "evil"))
+    elif kind == "tar-symlink-inside":
+        data = _tar_special(name, tarfile.SYMTYPE, "ok.txt")
     else:
-        tar_type = {"tar-symlink": tarfile.SYMTYPE, "tar-hardlink": tarfile.LNKTYPE, "tar-device": tarfile.CHRTYPE}
+        tar_type = {"tar-symlink": tarfile.SYMTYPE, "tar-hardlink": tarfile.LNKTYPE, "tar-device": tarfile.CHRTYPE,
+                    "tar-fifo": tarfile.FIFOTYPE}
         data = _tar_special(name, tar_type[kind], str(outside / "evil"))
     archive = tmp_path / "cache" / "bad.archive"
     archive.parent.mkdir()
@@ -454,7 +463,7 @@ def test_mirror_is_copied_when_hard_links_fail(tmp_path, closed_url, monkeypatch
     def no_link(src, dst, *args, **kwargs):
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
-    monkeypatch.setattr(download.os, "link", no_link)
+    monkeypatch.setattr(os, "link", no_link)
     dest = tmp_path / "raw" / "ds"
     record = fetch_dataset(DatasetSource("ds", closed_url, None, "photos"), dest, mirror, tmp_path / "cache")
 
@@ -540,7 +549,7 @@ def test_failure_while_moving_into_place_restores_the_previous_dest(tmp_path, cl
             raise OSError(errno.EIO, "injected failure")
         return real_rename(a, b)
 
-    monkeypatch.setattr(download.os, "rename", failing_rename)
+    monkeypatch.setattr(os, "rename", failing_rename)
     with pytest.raises(OSError, match="injected failure"):
         fetch_dataset(DatasetSource("ds", closed_url, None, "photos"), dest, mirror, tmp_path / "cache")
 
@@ -567,8 +576,62 @@ def test_bad_source_parameters_are_refused(kwargs, match):
 def test_mirror_from_env(tmp_path, monkeypatch):
     monkeypatch.delenv("FACEPARSE_MIRROR", raising=False)
     assert mirror_from_env() is None
+    monkeypatch.setenv("FACEPARSE_MIRROR", "  ")
+    assert mirror_from_env() is None
     monkeypatch.setenv("FACEPARSE_MIRROR", str(tmp_path))
     assert mirror_from_env() == tmp_path
     monkeypatch.setenv("FACEPARSE_MIRROR", str(tmp_path / "missing"))
-    with pytest.raises(FaceparseConfigError, match="FACEPARSE_MIRROR"):
+    with pytest.raises(FaceparseConfigError, match="FACEPARSE_MIRROR=.*missing.*found nothing there"):
         mirror_from_env()
+    (tmp_path / "a-file").write_bytes(b"")
+    monkeypatch.setenv("FACEPARSE_MIRROR", str(tmp_path / "a-file"))
+    with pytest.raises(FaceparseConfigError, match="found a file"):
+        mirror_from_env()
+
+
+# ---------------------------------------------------------------------------------------------------
+# What stages/download.py does with FACEPARSE_MIRROR
+
+
+def _as_the_stage_does(src: DatasetSource, root: Path) -> dict:
+    """stages/download.py for one dataset: the mirror from the environment, then fetch_dataset."""
+    return fetch_dataset(src, root / "raw" / src.name, mirror_from_env(), root / "cache", timeout=5)
+
+
+def test_stage_with_a_mirror_that_is_not_a_folder_stops_before_downloading(server, tmp_path, monkeypatch):
+    data = make_zip(wrapped("top", FILES))
+    server.files["/d.zip"] = data
+    monkeypatch.setenv("FACEPARSE_MIRROR", str(tmp_path / "mirorr"))  # a typo: the stage used to download
+    with pytest.raises(FaceparseConfigError) as err:
+        _as_the_stage_does(DatasetSource("d", server.url("/d.zip"), sha(data), "fasseg"), tmp_path)
+    assert f"FACEPARSE_MIRROR={str(tmp_path / 'mirorr')!r}" in str(err.value)
+    assert server.requests == [] and not (tmp_path / "raw").exists() and not (tmp_path / "cache").exists()
+
+
+def test_stage_with_a_mirror_lacking_the_dataset_offline_is_one_error_naming_both(tmp_path, closed_url,
+                                                                                  monkeypatch):
+    (tmp_path / "mirror" / "other").mkdir(parents=True)
+    monkeypatch.setenv("FACEPARSE_MIRROR", str(tmp_path / "mirror"))
+    with pytest.raises(FaceparseError) as err:
+        _as_the_stage_does(DatasetSource("ds", closed_url, None, "photos"), tmp_path)
+    msg = str(err.value)
+    assert f"{tmp_path / 'mirror'} has no ds/" in msg and closed_url in msg and "FACEPARSE_MIRROR" in msg
+    assert not (tmp_path / "raw" / "ds").exists()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Checksums
+
+
+def test_sha256_of_a_file_and_the_resumable_hasher(tmp_path):
+    path = tmp_path / "f.bin"
+    data = _payload(3 * 2**20 + 5)  # spans several read blocks, the last one short
+    path.write_bytes(data)
+    assert sha256_of(path) == sha(data)
+    (tmp_path / "abc").write_bytes(b"abc")
+    assert sha256_of(tmp_path / "abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+    h, size = sha256_hasher(path)
+    assert size == len(data)
+    h.update(b"rest")  # what a resumed download does with it
+    assert h.hexdigest() == sha(data + b"rest")

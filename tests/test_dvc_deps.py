@@ -16,10 +16,12 @@ SRC = ROOT / "src"
 # Imported by stages but unable to change what a stage writes, so not deps (a change to them would
 # rebuild the study for nothing): the package's version string, and MLflow logging.
 NO_EFFECT = {"src/faceparse/__init__.py", "src/faceparse/tracking.py"}
+PROJECT = ("faceparse", "stages")  # top-level packages whose files are the project's code
 
 
 def _module_file(dotted: str) -> Path | None:
-    base = SRC.joinpath(*dotted.split("."))
+    """The project file of a module: `faceparse.*` under src/, `stages.*` (the stage scripts) at the root."""
+    base = (ROOT if dotted.split(".")[0] == "stages" else SRC).joinpath(*dotted.split("."))
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
         if candidate.is_file():
             return candidate
@@ -28,7 +30,8 @@ def _module_file(dotted: str) -> Path | None:
 
 def _package_of(path: Path) -> str:
     """The package a source file's relative imports resolve against (for `__init__.py`, its own)."""
-    return ".".join(path.relative_to(SRC).parent.parts)
+    base = ROOT if path.is_relative_to(ROOT / "stages") else SRC
+    return ".".join(path.relative_to(base).parent.parts)
 
 
 def _imported(path: Path) -> set[Path]:
@@ -45,21 +48,16 @@ def _imported(path: Path) -> set[Path]:
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name.split(".")[0] == "faceparse":
+                if alias.name.split(".")[0] in PROJECT:
                     add(alias.name)
-                elif alias.name == "_common" and path.parent == ROOT / "stages":
-                    found.add(ROOT / "stages/_common.py")
         elif isinstance(node, ast.ImportFrom):
             if node.level:  # relative: resolve against the importing file's package
                 package = _package_of(path).split(".")
                 package = package[:len(package) - node.level + 1]
                 module = ".".join(package + ([node.module] if node.module else []))
-            elif node.module == "_common" and path.parent == ROOT / "stages":
-                found.add(ROOT / "stages/_common.py")
-                continue
             else:
                 module = node.module or ""
-            if module.split(".")[0] != "faceparse":
+            if module.split(".")[0] not in PROJECT:
                 continue
             add(module)
             for alias in node.names:  # `from faceparse import tracking` imports a module
@@ -87,7 +85,8 @@ def _stages() -> list[tuple[str, str, list[str]]]:
     out = []
     for name, stage in doc["stages"].items():
         body = stage.get("do", stage)
-        script = next(w for w in body["cmd"].split() if w.endswith(".py"))
+        words = body["cmd"].split()
+        script = words[words.index("-m") + 1].replace(".", "/") + ".py"  # python -m stages.<name> ...
         out.append((name, script, [str(d) for d in body.get("deps", [])]))
     return out
 
@@ -108,11 +107,27 @@ def test_relative_imports_resolve_from_modules_and_package_inits(tmp_path, monke
 
 def test_closure_follows_imports_through_packages():
     closure = code_closure(ROOT / "stages/evaluate.py")
-    # evaluate -> faceparse.predict -> faceparse.train (flip TTA); -> faceparse.datasets -> its readers
-    assert "src/faceparse/train.py" in closure
+    # evaluate -> faceparse.predict -> faceparse.inference (flip TTA); -> faceparse.datasets -> its readers
+    assert "src/faceparse/inference.py" in closure
     assert "src/faceparse/datasets/__init__.py" in closure
     assert "src/faceparse/datasets/base.py" in closure
-    assert "stages/_common.py" in closure
+    assert "stages/_common.py" in closure and "stages/__init__.py" in closure
+
+
+# What a model's training must not depend on: drawing, reporting, the CLI, prediction, profiling.
+NOT_TRAINING = ("src/faceparse/plots.py", "src/faceparse/report.py", "src/faceparse/cli.py", "src/faceparse/predict.py",
+                "src/faceparse/evaluate.py", "src/faceparse/profile/", "src/faceparse/align.py",
+                "src/faceparse/datasets/")
+
+
+@pytest.mark.parametrize("stage", ["train", "adapt"])
+def test_training_depends_on_no_drawing_reporting_or_prediction_code(stage):
+    [(_, script, deps)] = [s for s in _stages() if s[0] == stage]
+    closure = code_closure(ROOT / script)
+    assert not [p for p in closure if p.startswith(NOT_TRAINING)], closure
+    assert not [d for d in deps if d.startswith(NOT_TRAINING)], deps
+    # and no file it runs imports matplotlib, even lazily
+    assert not [p for p in closure if "matplotlib" in (ROOT / p).read_text()]
 
 
 @pytest.mark.parametrize("name,script,deps", _stages(), ids=[s[0] for s in _stages()])

@@ -13,13 +13,10 @@ from faceparse.metrics import (
     bootstrap_mean_f1,
     celebamask_mean_f1,
     confusion_matrix,
-    confusion_to_long_table,
     helen_overall_f1,
     lapa_mean_f1,
     mean_f1_by_group,
     normalised_confusion,
-    plot_confusion,
-    plot_f1_bars,
     protocol_summary,
     scores,
 )
@@ -294,38 +291,13 @@ def test_bootstrap_collapses_when_every_photo_is_the_same():
     assert low_fg == pytest.approx(7 / 9) and high_fg == pytest.approx(7 / 9)
 
 
-# ---- tables and plots ----------------------------------------------------------------------
+# ---- tables ----------------------------------------------------------------------
 
 
 def test_normalised_confusion_keeps_empty_rows_zero():
     cm = np.array([[3, 1, 0], [0, 0, 0], [2, 2, 4]])
     expected = np.array([[0.75, 0.25, 0.0], [0.0, 0.0, 0.0], [0.25, 0.25, 0.5]])
     np.testing.assert_allclose(normalised_confusion(cm), expected)
-
-
-def test_confusion_to_long_table_one_row_per_cell():
-    table = confusion_to_long_table(np.array([[3, 1], [0, 2]]), ["bg", "skin"])
-    assert list(table.columns) == ["actual", "predicted", "count"]
-    assert table.to_dict("records") == [
-        {"actual": "bg", "predicted": "bg", "count": 3},
-        {"actual": "bg", "predicted": "skin", "count": 1},
-        {"actual": "skin", "predicted": "bg", "count": 0},
-        {"actual": "skin", "predicted": "skin", "count": 2},
-    ]
-
-
-@pytest.mark.parametrize("normalise", [True, False])
-def test_plot_confusion_writes_png(tmp_path, normalise):
-    cm = np.array([[1_500_000, 20, 0], [3, 12_000, 1], [0, 0, 7]])
-    out = plot_confusion(cm, ["background", "skin", "nose"], tmp_path / "plots" / "cm.png", normalise=normalise)
-    data = out.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
-
-
-def test_plot_f1_bars_writes_png(tmp_path):
-    out = plot_f1_bars({"skin": 0.95, "nose": 0.9, "hat": float("nan"), "l_eye": 0.8}, tmp_path / "f1.png")
-    data = out.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
 
 
 def test_mean_f1_by_group_sums_each_groups_matrices():

@@ -3,6 +3,7 @@ when unpickled is refused from the shell with one line, and its command never ru
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from faceparse.aligned import load_arrays
+from faceparse.crops import load_arrays
 from faceparse.errors import FaceparseDataError
 from faceparse.models import ModelSpec, build_model, load_checkpoint, load_encoder_weights, save_checkpoint
 
@@ -105,6 +106,21 @@ def test_a_checkpoint_holds_only_tensors_and_plain_values(tmp_path):
         assert torch.equal(a, b)
     with pytest.raises(TypeError, match="meta.align is a PosixPath"):
         save_checkpoint(path, model, ModelSpec(arch="compact"), {"align": Path("x")})
+
+
+def test_a_model_saved_by_earlier_faceparse_still_loads(tmp_path):
+    """Earlier releases saved tuples (mean, std) and nested dicts beside the weights: all plain values
+    that the restricted unpickler allows, so the study's existing files need no conversion."""
+    spec = ModelSpec(arch="compact", encoder="", in_channels=3, num_classes=6)
+    model = build_model(spec)
+    path = tmp_path / "old.pt"
+    torch.save({"spec": dataclasses.asdict(spec), "state_dict": model.state_dict(), "label_set": "fasseg6",
+                "classes": ["background", "skin", "hair", "eyes", "nose", "mouth"], "input_size": 256,
+                "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225), "epoch": 23,
+                "train_params": {"arch": "compact", "loss": {"ce": 1.0, "dice": 1.0}}, "init_weights": None,
+                "val": {"mean_f1": 0.91, "f1": {"skin": 0.96}}, "align": {"size": 256, "scale": 1.8}}, path)
+    _, meta = load_checkpoint(path)
+    assert meta["mean"] == (0.485, 0.456, 0.406) and meta["align"] == {"size": 256, "scale": 1.8}
 
 
 def test_a_truncated_model_is_named(model, tmp_path):

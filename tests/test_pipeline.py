@@ -97,6 +97,22 @@ def test_second_repro_does_nothing(study):
     assert "Running stage" not in out
 
 
+def test_a_plotting_change_reruns_no_training(study):
+    """A source file is a rerun unit: a colour changed in the plotting module makes evaluate, profile
+    and report stale, never a model's training."""
+    work, env, _ = study
+    plots = work / "src/faceparse/plots.py"
+    original = plots.read_text()
+    assert 'color="tab:blue"' in original
+    try:
+        plots.write_text(original.replace('color="tab:blue"', 'color="tab:green"'))
+        stale = set(json.loads(_run(DVC + ["status", "--json"], work, env)))
+    finally:
+        plots.write_text(original)
+    assert {"evaluate", "profile"} <= stale
+    assert not stale & {"train@main", "train@synthetic", "adapt", "download", "prepare", "align"}, stale
+
+
 def readme_blocks() -> list[str]:
     """The README's ```bash blocks a user runs in the project, in order; the quick start (`make repro`,
     `make test`) builds the real study and runs outside this test. Text that is not meant to be run

@@ -118,7 +118,7 @@ def test_another_head_outside_the_crop_stays_background():
 
 
 def test_segment_photo_keeps_a_filled_head_beside_another_face():
-    from faceparse.cli import segment_photo
+    from faceparse.predict import segment_photo
 
     image, head = photo_with_head((40, 55))
     big, small = crop((45.0, 60.0), 70.0), crop((80.0, 110.0), 16.0)  # the cut face, and a small second face

@@ -7,7 +7,6 @@ under test.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -17,10 +16,9 @@ import numpy as np
 import pytest
 
 from faceparse.errors import FaceparseDataError
-from faceparse.profile import (ProfileParams, apply_colour_correction, bootstrap_ci, fit_colour_correction,
-                               fwhr_from_labels, fwhr_from_landmarks, icc_3_1, ita, ita_category,
-                               is_greyscale, measure_skin, pearson_r, profile_face, read_tem, srgb_to_lab, srgb_to_linear,
-                               xyz_to_lab)
+from faceparse.profile import (ProfileParams, bootstrap_ci, fwhr_from_labels, fwhr_from_landmarks, icc_3_1, ita,
+                               ita_category, is_greyscale, measure_skin, pearson_r, profile_face, read_tem,
+                               srgb_to_lab, srgb_to_linear, xyz_to_lab)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -154,31 +152,6 @@ def test_ita_category_array_and_nan():
     assert list(out) == ["very light", "", "dark"]
 
 
-# --- colour calibration -------------------------------------------------------------------------
-
-def _encode(lin: np.ndarray) -> np.ndarray:
-    lin = np.asarray(lin, dtype=float)
-    return np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055)
-
-
-def test_colour_correction_recovers_a_known_matrix():
-    rng = np.random.default_rng(3)
-    measured_lin = rng.uniform(0.05, 0.7, size=(24, 3))
-    true = np.array([[0.90, 0.05, 0.00, 0.010],
-                     [0.02, 1.10, 0.03, 0.000],
-                     [0.00, 0.04, 0.80, 0.020]])
-    reference_lin = measured_lin @ true[:, :3].T + true[:, 3]
-    measured, reference = _encode(measured_lin), _encode(reference_lin)
-    m = fit_colour_correction(measured, reference, affine=True)
-    assert m.shape == (3, 4)
-    assert np.allclose(m, true, atol=1e-9)
-    assert np.allclose(apply_colour_correction(measured, m), reference, atol=1e-9)
-    m3 = fit_colour_correction(measured, _encode(measured_lin @ true[:, :3].T), affine=False)
-    assert m3.shape == (3, 3) and np.allclose(m3, true[:, :3], atol=1e-9)
-    with pytest.raises(ValueError, match="at least 4"):
-        fit_colour_correction(measured[:3], reference[:3], affine=True)
-
-
 # --- a synthetic face map -----------------------------------------------------------------------
 # 512 x 512, drawn with cv2 (centre (x, y), half-axes (a, b)):
 #   skin: head ellipse (256, 270) (150, 200); hair: everything of the head above row 110, and two
@@ -252,6 +225,7 @@ def test_patches_on_synthetic_face():
     assert row["cheeks_ita"] == pytest.approx(42.86, abs=0.3)
     assert row["cheeks_ita_category"] == "light"
     assert row["skin_median_L"] == pytest.approx(SKIN_LAB[0], abs=0.5)
+    # No colour correction is applied; the column stays, saying so, so that the CSV keeps its format.
     assert row["colour_correction"] == "none" and row["skin_flags"] == ""
 
 
@@ -289,16 +263,6 @@ def test_patch_averaging_linear_versus_lab():
     lab = _patch(measure_skin(image, labels, params=ProfileParams(averaging="lab")), "cheek_left").lab[0]
     assert lin == pytest.approx(l_linear, abs=0.05) and lin == pytest.approx(67.16, abs=0.05)
     assert lab == pytest.approx(l_lab, abs=0.05) and lab == pytest.approx(51.94, abs=0.05)
-
-
-def test_colour_correction_is_applied_and_recorded():
-    image, labels = _face()
-    gain = np.diag([0.5, 0.5, 0.5])  # halves the light: Y of light skin 0.3489 -> 0.1745, L* 48.82
-    prof = measure_skin(image, labels, colour_correction=gain)
-    y = 0.5 * (0.2126 * ((194 / 255 + 0.055) / 1.055) ** 2.4 + 0.7152 * ((150 / 255 + 0.055) / 1.055) ** 2.4
-               + 0.0722 * ((130 / 255 + 0.055) / 1.055) ** 2.4)
-    assert _patch(prof, "cheek_right").lab[0] == pytest.approx(116 * y ** (1 / 3) - 16, abs=0.01)
-    assert json.loads(prof.as_row()["colour_correction"]) == gain.tolist()
 
 
 def test_clipped_and_low_confidence_flags():
@@ -491,6 +455,26 @@ def test_icc_3_1_hand_example():
     assert icc_3_1(x, x + 5) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="NaN"):
         icc_3_1(np.array([1.0, np.nan, 3.0]), np.array([1.0, 2.0, 3.0]))
+    # The (n, k) form of the same two sessions gives the same number.
+    assert icc_3_1(np.column_stack([x, y])) == pytest.approx(18 / 23, abs=1e-9)
+    # Constant input has no correlation.
+    assert math.isnan(pearson_r(x, np.full(4, 2.0)))
+
+
+def test_icc_3_1_shrout_fleiss_table_2():
+    # Shrout & Fleiss (1979), Table 2: 6 targets rated by 4 judges; their Table 3 gives BMS = 11.24,
+    # EMS = 1.02 and ICC(3,1) = 0.71. By hand: grand mean 127/24 = 5.2917; target means 6, 3, 6.5, 4,
+    # 7.5, 4.75: SS_targets = 4 * 14.0521 = 56.2083, BMS = 56.2083 / 5 = 11.2417 = 1349/120; judge
+    # means 7.6667, 2.5, 4.3333, 6.6667: SS_judges = 97.4583; SS_total = 168.9583; SS_error =
+    # 168.9583 - 56.2083 - 97.4583 = 15.2917, EMS = 15.2917 / 15 = 1.0194 = 367/360.
+    # ICC(3,1) = (BMS - EMS) / (BMS + 3 EMS) = 920/1287 = 0.71484.
+    ratings = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]], float)
+    assert icc_3_1(ratings) == pytest.approx(920 / 1287, abs=1e-12)
+    assert round(icc_3_1(ratings), 2) == 0.71
+    with pytest.raises(ValueError, match="k >= 2"):
+        icc_3_1(ratings[:, :1])
+    with pytest.raises(ValueError, match="1 of 6 subjects contain NaN"):
+        icc_3_1(np.where(ratings == 10, np.nan, ratings))
 
 
 def test_bootstrap_ci():
@@ -506,3 +490,15 @@ def test_bootstrap_ci():
     # Rows stay paired: the interval brackets the sample's ICC (the population's is 1 / 1.09 = 0.92),
     # where resampling x and y separately would have broken the pairs and pulled it towards 0.
     assert 0.6 < lo < icc_3_1(pairs[:, 0], pairs[:, 1]) < hi <= 1.0
+
+
+def test_bootstrap_ci_leaves_out_undefined_resamples():
+    # 3 rows, all pairwise increasing. A resample of 3 draws holds 1 distinct row (3 of 27 ways:
+    # r undefined, NaN), 2 distinct rows (18 of 27: two points, r = 1) or all 3 (6 of 27: r of the
+    # sample, dx = (-1, 0, 1), dy = (-7/6, -2/3, 11/6): 3 / sqrt(2 * 31/6) = 0.93326). Over the 24
+    # defined resamples in 27, r3 holds the lowest quarter, so the 95% interval is (0.93326, 1).
+    rows = np.array([[1.0, 2.0], [2.0, 2.5], [3.0, 5.0]])
+    lo, hi = bootstrap_ci(rows, lambda v: pearson_r(v[:, 0], v[:, 1]), n=500, seed=3)
+    assert lo == pytest.approx(3 / math.sqrt(2 * 31 / 6), abs=1e-12) and hi == pytest.approx(1.0, abs=1e-12)
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        bootstrap_ci(rows[:1], np.mean)

@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 
 from faceparse.labels import FASSEG6
-from faceparse.metrics import plot_confusion, plot_f1_bars, scores
+from faceparse.metrics import scores
+from faceparse.plots import plot_confusion, plot_f1_bars
 from faceparse.report import build_sections, to_html, to_markdown
 
 CLASSES = FASSEG6.classes  # background, skin, hair, eyes, nose, mouth

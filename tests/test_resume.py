@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from faceparse.errors import FaceparseError
-from faceparse.profiling import rows_complete
+from faceparse.profile.run import rows_complete
 from faceparse.resume import ResultsFile
 
 N_PROFILE = 24   # three batches of eight

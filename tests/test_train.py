@@ -5,11 +5,12 @@ import pandas as pd
 import pytest
 import torch
 
-from faceparse.aligned import oversample
+from faceparse.crops import oversample
 from faceparse.errors import FaceparseConfigError, FaceparseDataError
 from faceparse.models import (ARCHITECTURES, ENCODERS, ModelSpec, build_model, count_parameters,
                               load_checkpoint, load_encoder_weights, resolve_imagenet_weights)
-from faceparse.train import TrainData, TrainParams, lr_factor, split_section, train
+from faceparse.params import parse
+from faceparse.train import TrainData, TrainParams, lr_factor, train
 
 
 def _data(n=6, size=64, seed=0):
@@ -109,9 +110,14 @@ def test_oversampling_repeats_the_named_photos_only():
         oversample(rows, {"fasseg": {"V2_": 0}})
 
 
-def test_params_section_splits_into_data_keys_and_train_params():
-    section = {"datasets": ["fasseg"], "label_set": "fasseg6", "epochs": 3, "lr": 0.01}
-    data, rest = split_section(section)
-    assert data == {"datasets": ["fasseg"], "label_set": "fasseg6", "oversample": None}
-    assert TrainParams.from_dict(rest) == TrainParams(epochs=3, lr=0.01)
-    assert "datasets" in section                               # the params dict is left as it was
+def test_a_train_section_parses_into_train_params_naming_a_wrong_key():
+    section = {"datasets": ["fasseg"], "label_set": "fasseg6", "epochs": 3, "lr": 0.01, "warmup_epochs": 1}
+    p = parse(TrainParams, section, "train.main")
+    assert p == TrainParams(datasets=["fasseg"], label_set="fasseg6", epochs=3, lr=0.01)
+    assert isinstance(p.warmup_epochs, float)                   # an int where a float is meant is taken
+    with pytest.raises(FaceparseConfigError, match="unknown key train.main.epoch;"):
+        parse(TrainParams, {"epoch": 3}, "train.main")
+    with pytest.raises(FaceparseConfigError, match="train.main.epochs must be int, found '3'"):
+        parse(TrainParams, {"epochs": "3"}, "train.main")
+    with pytest.raises(FaceparseConfigError, match="train.main.datasets must be a list"):
+        parse(TrainParams, {"datasets": "fasseg"}, "train.main")

@@ -5,10 +5,21 @@ conventions (where a brow ends, what counts as skin) that no class-to-class tabl
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from faceparse.inference import predict_probs
 from faceparse.models import ModelSpec
-from faceparse.train import predict_probs
+from faceparse.train import TrainParams
+
+
+@dataclass(frozen=True)
+class AdaptParams(TrainParams):
+    """The `adapt` section of params.yaml: the model whose softmax the adapter reads, then the same
+    knobs as a `train.<name>` section (the adapter is trained by the same loop)."""
+
+    source: str = "synthetic"
 
 
 def source_probs(model, images: np.ndarray, num_classes: int, device="cpu") -> np.ndarray:

@@ -3,19 +3,28 @@ OpenCV Haar cascades (frontal, then profile either way) with the eye line levell
 
 Every aligned sample keeps its 2x3 affine `M` (original pixel -> aligned pixel), so a prediction made
 on the aligned crop is warped back onto the original photo with `unwarp_probs` and scored there.
-Photos are resampled bilinearly, label maps only nearest-neighbour.
+Photos are resampled bilinearly, label maps only nearest-neighbour. `align_manifest` runs the align
+stage: every prepared photo cropped and cached as arrays (read back through `faceparse.crops`), so
+training never decodes or resizes a photo again.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
+from tqdm import tqdm
 
+from faceparse.datasets import Sample, get_reader, read_image, read_index_mask
 from faceparse.labels import IGNORE
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -195,3 +204,45 @@ def align_sample(image: np.ndarray, landmarks: np.ndarray | None, finder: HaarFa
         return align_from_landmarks(landmarks, params)
     faces = finder.find(image)
     return faces[0] if faces else align_whole_image(image.shape, params)
+
+
+# --- the align stage: every prepared photo of a manifest, cached as crops (see faceparse.crops) ---
+
+def align_manifest(manifest: pd.DataFrame, params: AlignParams, repo_root: Path, out_dir: Path,
+                   formats: dict[str, str]) -> pd.DataFrame:
+    """Write `out_dir/<dataset>.npz` (images, labels, native_labels, affines) and return the manifest
+    with the alignment of every sample (`index` is the row in its dataset's arrays; -1 if skipped)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    finder = HaarFaceFinder(params)
+    rows = []
+    for dataset, group in manifest.groupby("dataset", sort=True):
+        reader = get_reader(formats[dataset])
+        ok = group[group["status"] == "ok"]
+        n, s = len(ok), params.size
+        images = np.zeros((n, s, s, 3), np.uint8)
+        labels = np.zeros((n, s, s), np.uint8)
+        native = np.zeros((n, s, s), np.uint8)
+        affines = np.zeros((n, 2, 3), np.float64)
+        for i, (_, r) in enumerate(tqdm(ok.iterrows(), total=n, desc=f"align {dataset}", unit="photo",
+                                        dynamic_ncols=True)):
+            image = read_image(repo_root / r["image"])
+            landmarks = None
+            if r["landmarks"]:
+                landmarks = reader.read_landmarks(Sample(id=r["id"], image=Path(r["image"]), mask=None, dataset=dataset,
+                                                         landmarks=repo_root / r["landmarks"]))
+            a = align_sample(image, landmarks, finder, params)
+            images[i] = warp_image(image, a.matrix, s)
+            labels[i] = warp_mask(read_index_mask(repo_root / r["label"]), a.matrix, s)
+            native[i] = warp_mask(read_index_mask(repo_root / r["native_label"]), a.matrix, s)
+            affines[i] = a.matrix
+            rows.append({**r.to_dict(), "index": i, "align_method": a.method, "face_found": a.face_found,
+                         "box_x": a.box[0], "box_y": a.box[1], "box_w": a.box[2], "box_h": a.box[3],
+                         "angle": a.angle})
+        for _, r in group[group["status"] != "ok"].iterrows():
+            rows.append({**r.to_dict(), "index": -1, "align_method": "skipped", "face_found": False})
+        tmp = out_dir / f"{dataset}.tmp.npz"
+        np.savez(tmp, images=images, labels=labels, native_labels=native, affines=affines)
+        tmp.replace(out_dir / f"{dataset}.npz")
+        found = sum(1 for r in rows if r["dataset"] == dataset and r["face_found"])
+        log.info("%s: %d photos aligned, face found in %d", dataset, n, found)
+    return pd.DataFrame(rows)

@@ -40,12 +40,12 @@ def _maps(source: str, target: str) -> bool:
 
 def cmd_evaluate(args) -> int:
     from faceparse.align import align_sample
-    from faceparse.datasets import get_reader, read_image
+    from faceparse.datasets import get_reader
     from faceparse.evaluate import score_photos
     from faceparse.jsonio import write_json
     from faceparse.labels import convert, get_label_set
-    from faceparse.metrics import plot_confusion, plot_f1_bars
-    from faceparse.datasets.checks import fit_mask_to_image
+    from faceparse.plots import plot_confusion, plot_f1_bars
+    from faceparse.datasets.checks import read_labelled
 
     try:
         options = json.loads(args.options) if args.options else {}
@@ -81,9 +81,7 @@ def cmd_evaluate(args) -> int:
     def items():
         for s in samples:
             try:
-                image = read_image(s.image)
-                mask, _ = reader.read_mask(s)
-                mask, fit = fit_mask_to_image(mask, image.shape, s.mask)
+                image, mask, _, fit = read_labelled(reader, s)
             except FaceparseError as err:
                 if not args.skip_bad:
                     raise
@@ -131,7 +129,7 @@ def _photos(inputs: list[str], skip_outputs_in: Path | None = None) -> list[tupl
     outputs take: the stem for a file given by name, the path below the folder without its suffix
     for a file found in one. A file met twice (named and inside a folder given, say) keeps its first
     name; `predict`'s own outputs under `skip_outputs_in` are not photos."""
-    from faceparse.datasets.base import IMAGE_SUFFIXES
+    from faceparse.datasets.base import list_images
 
     found: dict[Path, tuple[Path, str]] = {}  # by resolved path
     skip = skip_outputs_in.resolve() if skip_outputs_in is not None else None
@@ -142,8 +140,8 @@ def _photos(inputs: list[str], skip_outputs_in: Path | None = None) -> list[tupl
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            for q in sorted(p.rglob("*")):
-                if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file() and not is_output(q):
+            for q in list_images(p, recursive=True):
+                if not is_output(q):
                     found.setdefault(q.resolve(), (q, q.relative_to(p).with_suffix("").as_posix()))
         elif p.is_file():
             found.setdefault(p.resolve(), (p, p.stem))
@@ -183,35 +181,10 @@ def _check_out_folder(out: Path) -> None:
         raise FaceparseError(f"--out {out}: is a file; give the folder to write into")
 
 
-def segment_photo(predictor, image: np.ndarray):
-    """Label map, confidence and faces of one photo, at its original size.
-
-    Each face is predicted on its own crop (`Predictor.photo_probs`). Where crops overlap, faces
-    are averaged by how much of the pixel each crop covers; outside every crop, by how surely each
-    face calls the pixel head, so a head one face filled in from the whole photo is not outvoted by
-    faces that leave it background.
-    """
-    from faceparse.align import align_whole_image
-    from faceparse.predict import crop_coverage
-
-    faces = predictor.align(image) or [align_whole_image(image.shape, predictor.align_params)]
-    h, w = image.shape[:2]
-    acc = np.zeros((len(predictor.classes), h, w), np.float32)
-    weight = np.zeros((h, w), np.float32)
-    for face in faces:
-        probs = predictor.photo_probs(image, face)
-        inside = crop_coverage(face.matrix, predictor.size, (h, w))
-        share = inside + (1 - inside) * (1 - probs[0]) + 1e-6
-        acc += probs * share
-        weight += share
-    probs = acc / weight[None]
-    return probs.argmax(0).astype(np.uint8), probs.max(0), faces
-
-
 def _identity(command: str, args, predictor, **options) -> dict:
     """What makes the rows of two runs interchangeable (see `faceparse.resume`)."""
     from faceparse import __version__
-    from faceparse.models import sha256_of
+    from faceparse.checksums import sha256_of
 
     return {"command": command, "faceparse": __version__, "model_sha256": sha256_of(Path(args.model)),
             "adapter_sha256": sha256_of(Path(args.adapter)) if args.adapter else None, "tta": not args.no_tta,
@@ -230,7 +203,8 @@ def _segment_one(predictor, photo: Path, name: str, out: Path, confidence: bool)
     import cv2
 
     from faceparse.datasets import read_image
-    from faceparse.evaluate import colourise
+    from faceparse.plots import colourise
+    from faceparse.predict import segment_photo
 
     try:
         image = read_image(photo)
@@ -298,7 +272,7 @@ def cmd_profile(args) -> int:
     from tqdm import tqdm
 
     from faceparse.profile import ProfileParams
-    from faceparse.profiling import iter_profile, rows_complete
+    from faceparse.profile.run import iter_profile, rows_complete
     from faceparse.resume import Interrupted, ResultsFile, interruptible
 
     args.label_set = "fasseg6"  # profile measures FASSEG's regions; any model is projected onto them

@@ -15,12 +15,24 @@ from tqdm import tqdm
 
 from faceparse.align import Alignment
 from faceparse.datasets import read_image, read_index_mask
-from faceparse.labels import IGNORE, get_label_set
-from faceparse.metrics import bootstrap_mean_f1, confusion_matrix, protocol_summary, scores
+from faceparse.metrics import bootstrap_mean_f1, confusion_matrix, mean_f1_by_group, protocol_summary, scores
+from faceparse.plots import overlay_panel
+from faceparse.predict import Predictor
 
 # The published summary each label set is compared by, in the papers that use it.
 PROTOCOL_OF_LABEL_SET = {"helen11": "helen_overall", "lapa11": "lapa", "celebamask19": "celebamask"}
-from faceparse.predict import Predictor
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    """The `evaluate` section of params.yaml."""
+
+    models: list[str]          # "main" is models/main.pt; "synthetic+adapter" the synthetic model read by the adapter
+    splits: list[str]          # "<dataset>/<split>" of the aligned manifest
+    tta: bool = True           # flip test-time augmentation (left/right classes swapped back)
+    bootstrap: int = 1000      # resamples over photos for the mean-F1 95% interval
+    seed: int = 0
+    overlays: int = 3          # best and worst photos of the first split drawn for the report
 
 
 @dataclass
@@ -63,18 +75,9 @@ def score_photos(predictor: Predictor, items: Iterable[Item], n: int, bootstrap:
     protocol = PROTOCOL_OF_LABEL_SET.get(predictor.label_set)
     if protocol and len(cms):
         summary["protocol"] = {"name": protocol, **protocol_summary(total, classes, protocol)}
-    pose_values = sorted({p for p in poses if p != ""}, key=_pose_key)
-    if pose_values:
-        pose_arr = np.asarray(poses)
-        summary["mean_f1_by_pose"] = {p: scores(cms_arr[pose_arr == p].sum(0), classes)["mean_f1"] for p in pose_values}
+    if any(p != "" for p in poses):
+        summary["mean_f1_by_pose"] = mean_f1_by_group(cms_arr, poses, classes)
     return SplitResult(summary=summary, confusion=total, per_image=per_image, per_image_cms=cms_arr)
-
-
-def _pose_key(p: str):
-    try:
-        return (0, float(p), "")
-    except ValueError:
-        return (1, 0.0, p)
 
 
 def evaluate_split(predictor: Predictor, rows: pd.DataFrame, affines: np.ndarray, repo_root: Path,
@@ -85,28 +88,6 @@ def evaluate_split(predictor: Predictor, rows: pd.DataFrame, affines: np.ndarray
               stored_alignment(r, affines)) for _, r in ok.iterrows())
     return score_photos(predictor, items, len(ok), bootstrap, seed,
                         not_evaluated=rows.loc[rows["index"] < 0, "id"].tolist())
-
-
-def colourise(labels: np.ndarray, label_set: str) -> np.ndarray:
-    """`(H, W) uint8` label map -> `(H, W, 3) uint8` colours (ignore = grey)."""
-    pal = np.zeros((256, 3), np.uint8)
-    pal[:] = 128
-    p = get_label_set(label_set).palette()
-    pal[: len(p)] = p
-    return pal[labels]
-
-
-def overlay_panel(image: np.ndarray, truth: np.ndarray, pred: np.ndarray, label_set: str, height: int = 256) -> np.ndarray:
-    """Photo | truth | prediction | errors (wrong pixels in magenta over the dimmed photo), side by side."""
-    wrong = (truth != pred) & (truth != IGNORE)
-    errors = (image * 0.4).astype(np.uint8)
-    errors[wrong] = (255, 0, 255)
-    panels = [image, colourise(truth, label_set), colourise(pred, label_set), errors]
-    scale = height / image.shape[0]
-    size = (max(1, round(image.shape[1] * scale)), height)
-    resized = [cv2.resize(p, size, interpolation=cv2.INTER_AREA if i == 0 else cv2.INTER_NEAREST)
-               for i, p in enumerate(panels)]
-    return np.concatenate(resized, axis=1)
 
 
 def stored_alignment(row: pd.Series, affines: np.ndarray) -> Alignment:

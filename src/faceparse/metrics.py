@@ -8,14 +8,11 @@ cannot be compared with published results.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+import scipy.stats
 
 from faceparse.errors import FaceparseConfigError
 from faceparse.labels import IGNORE
@@ -68,7 +65,7 @@ def confusion_matrix(truth: np.ndarray, pred: np.ndarray, num_classes: int, igno
     return counts.reshape(num_classes, num_classes).astype(np.int64)
 
 
-def _as_confusion(cm: np.ndarray, class_names: Sequence[str]) -> np.ndarray:
+def as_confusion(cm: np.ndarray, class_names: Sequence[str]) -> np.ndarray:
     """Check `cm` is a `(K, K)` non-negative integer matrix matching `class_names`; return int64."""
     cm = np.asarray(cm)
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
@@ -143,7 +140,7 @@ def scores(cm: np.ndarray, class_names: Sequence[str], background: int = 0) -> d
     are then 0, which is right: every pixel given to it is wrong). All means skip NaN, so an absent
     class neither lowers nor raises them; a mean over no defined value is NaN.
     """
-    cm = _as_confusion(cm, class_names)
+    cm = as_confusion(cm, class_names)
     k = cm.shape[0]
     if not 0 <= background < k:
         raise ValueError(f"background index {background} is outside 0..{k - 1}")
@@ -216,7 +213,7 @@ def bootstrap_mean_f1(
     foreground_only: bool = False,
     background: int = 0,
 ) -> tuple[float, float]:
-    """95% percentile bootstrap interval of the split's mean F1, resampling photos.
+    """95% percentile bootstrap interval of the split's mean F1, resampling photos (`scipy.stats.bootstrap`).
 
     Each resample draws N photos with replacement, SUMS their confusion matrices (the same
     accumulation as the point estimate, so interval and estimate measure the same thing) and takes
@@ -248,20 +245,22 @@ def bootstrap_mean_f1(
     if foreground_only:
         keep[background] = False
 
-    rng = np.random.default_rng(seed)
     # float64 so the product runs in BLAS; pixel counts stay exact far beyond any split (< 2**53).
     flat = cms.reshape(n, k * k).astype(np.float64)
-    means = np.empty(n_boot, dtype=np.float64)
-    chunk = max(1, _BOOT_CHUNK_ELEMENTS // n)
-    for start in range(0, n_boot, chunk):
-        b = min(chunk, n_boot - start)
-        draws = rng.integers(0, n, size=(b, n))
+
+    def mean_f1(draws: np.ndarray, axis: int = -1) -> np.ndarray:
         # How many times each photo was drawn in each resample: a (b, n) weight matrix, so the
         # resampled sums are one matrix product instead of b * n additions.
+        draws = np.atleast_2d(draws)
+        b = draws.shape[0]
         weights = np.bincount((np.arange(b)[:, None] * n + draws).ravel(), minlength=b * n).reshape(b, n)
-        resampled = (weights.astype(np.float64) @ flat).reshape(b, k, k)
-        means[start : start + b] = _nanmean(_f1(resampled)[:, keep], axis=-1)
-    low, high = np.percentile(means, [2.5, 97.5])
+        return _nanmean(_f1((weights.astype(np.float64) @ flat).reshape(b, k, k))[:, keep], axis=-1)
+
+    # Resample photo indices, so each resample sums whole photos' matrices; `batch` caps memory.
+    result = scipy.stats.bootstrap((np.arange(n),), mean_f1, n_resamples=n_boot, batch=max(1, _BOOT_CHUNK_ELEMENTS // n),
+                                   vectorized=True, method="percentile", confidence_level=0.95,
+                                   rng=np.random.default_rng(seed))
+    low, high = result.confidence_interval
     return float(low), float(high)
 
 
@@ -319,7 +318,7 @@ def helen_overall_f1(cm: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
     Raises:
         FaceparseConfigError: one of the four groups matches no class (not a Helen-like label set).
     """
-    cm = _as_confusion(cm, classes)
+    cm = as_confusion(cm, classes)
     names = list(classes)
     group_of = [_face_part_group(name) for name in names]
     groups = {group: [n for n, g in zip(names, group_of) if g == group] for group, _ in _FACE_PART_GROUPS}
@@ -347,7 +346,7 @@ def helen_overall_f1(cm: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
 
 def _foreground_mean_f1(cm: np.ndarray, classes: Sequence[str], protocol: str, expected: int) -> dict[str, Any]:
     """Mean F1 over every class but background, as SegFace's `validation` does (`gt_label_names[1:]`)."""
-    cm = _as_confusion(cm, classes)
+    cm = as_confusion(cm, classes)
     names = list(classes)
     if len(names) != expected:
         raise FaceparseConfigError(
@@ -406,108 +405,3 @@ def protocol_summary(cm: np.ndarray, classes: Sequence[str], protocol: str) -> d
     except KeyError:
         raise FaceparseConfigError(f"unknown evaluation protocol {protocol!r}; known: {sorted(PROTOCOLS)}") from None
     return summarise(cm, classes)
-
-
-# --------------------------------------------------------------------------------------------
-# Tables and plots
-# --------------------------------------------------------------------------------------------
-
-
-def confusion_to_long_table(cm: np.ndarray, classes: Sequence[str]) -> pd.DataFrame:
-    """One row per cell of a `(K, K)` matrix: columns `actual`, `predicted`, `count` (int64).
-
-    Rows are in row-major order (actual class 0 first), K * K rows in all, zero cells included.
-    The table is pre-aggregated, so it is NOT input for DVC's built-in `confusion` /
-    `confusion_normalized` plot templates: those count records per (x, y) pair with a Vega-Lite
-    `count` aggregate, i.e. expect one row per observation (here: per pixel), and have no weight
-    field. Use it for reports and CSV metrics; for `dvc plots`, declare the PNG written by
-    `plot_confusion` as an image plot.
-    """
-    cm = _as_confusion(cm, classes)
-    k = cm.shape[0]
-    names = np.asarray(list(classes), dtype=object)
-    return pd.DataFrame(
-        {
-            "actual": np.repeat(names, k),
-            "predicted": np.tile(names, k),
-            "count": cm.ravel(),
-        }
-    )
-
-
-def _compact_count(n: int) -> str:
-    """A pixel count short enough for a heat-map cell: 950, 12.3k, 4.56M, 1.2G."""
-    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if n >= size:
-            return f"{n / size:.3g}{suffix}"
-    return str(n)
-
-
-def plot_confusion(cm: np.ndarray, classes: Sequence[str], path: Path | str, normalise: bool = True) -> Path:
-    """Write a PNG heat map of a confusion matrix with the pixel counts written in the cells.
-
-    Args:
-        cm: `(K, K)` integer confusion matrix, rows = truth, columns = prediction.
-        classes: the K class names (axis labels).
-        path: PNG file to write; its folder is created if needed.
-        normalise: colour by the row-normalised fraction (where each truth class went), which keeps
-            small classes visible next to skin and background; otherwise colour by raw count.
-
-    Returns:
-        `path` as a `Path`.
-    """
-    cm = _as_confusion(cm, classes)
-    k = cm.shape[0]
-    shown = normalised_confusion(cm) if normalise else cm.astype(np.float64)
-    vmax = 1.0 if normalise else max(float(shown.max()), 1.0)
-    side = 2.5 + 0.45 * k
-    # Figure + Agg canvas directly: no pyplot global state, no backend switch for the caller.
-    fig = Figure(figsize=(side + 1.0, side), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    image = ax.imshow(shown, cmap="Blues", vmin=0.0, vmax=vmax)
-    fig.colorbar(image, ax=ax, label="fraction of truth row" if normalise else "pixels")
-    ax.set_xticks(range(k), labels=list(classes), rotation=90)
-    ax.set_yticks(range(k), labels=list(classes))
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("actual")
-    fontsize = max(4.0, 9.0 - k / 4)
-    # Zero cells stay blank so the off-diagonal mistakes stand out.
-    for i, j in zip(*np.nonzero(cm)):
-        text = _compact_count(int(cm[i, j]))
-        if normalise:
-            text = f"{shown[i, j]:.2f}\n{text}"
-        colour = "white" if shown[i, j] > 0.5 * vmax else "black"
-        ax.text(j, i, text, ha="center", va="center", fontsize=fontsize, color=colour)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    return path
-
-
-def plot_f1_bars(f1_by_class: Mapping[str, float], path: Path | str) -> Path:
-    """Write a PNG of horizontal F1 bars, highest at the top, values written at the bar ends.
-
-    A NaN F1 (class absent from truth and prediction) is drawn as an empty bar labelled
-    "absent" at the bottom rather than dropped, so the plot still lists every class.
-    """
-    items = list(f1_by_class.items())
-    absent = [(name, v) for name, v in items if np.isnan(v)]
-    present = sorted(((name, v) for name, v in items if not np.isnan(v)), key=lambda item: item[1])
-    ordered = absent + present  # barh draws the first item at the bottom
-    names = [name for name, _ in ordered]
-    values = np.array([0.0 if np.isnan(v) else v for _, v in ordered])
-    fig = Figure(figsize=(6.0, 1.0 + 0.3 * max(len(ordered), 1)), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    y = np.arange(len(ordered))
-    ax.barh(y, values, color="tab:blue")
-    ax.set_yticks(y, labels=names)
-    ax.set_xlim(0.0, 1.12)
-    ax.set_xlabel("F1")
-    for yi, (_, v) in zip(y, ordered):
-        ax.text(0.01 if np.isnan(v) else v + 0.01, yi, "absent" if np.isnan(v) else f"{v:.3f}", va="center", fontsize=8)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    return path

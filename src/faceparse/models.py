@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import faceparse._torchvision  # noqa: F401  (must precede smp/timm)
 
-import hashlib
 import importlib.util
 import pickle
 from dataclasses import asdict, dataclass
@@ -19,6 +18,7 @@ import segmentation_models_pytorch as smp
 import torch
 from torch import nn
 
+from faceparse.checksums import sha256_of
 from faceparse.errors import FaceparseConfigError, FaceparseDataError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -127,14 +127,6 @@ KNOWN_IMAGENET = {
         url="https://download.pytorch.org/models/mobilenet_v2-b0353104.pth",
     ),
 }
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def resolve_imagenet_weights(encoder: str) -> Path:

@@ -20,7 +20,7 @@ from faceparse.align import AlignParams, Alignment, HaarFaceFinder, align_whole_
 from faceparse.errors import FaceparseDataError
 from faceparse.labels import get_label_set, mapping_matrix
 from faceparse.models import default_device, load_checkpoint
-from faceparse.train import predict_probs
+from faceparse.inference import predict_probs
 
 # Alignment methods whose box a detector guessed (and can get wrong), as opposed to landmarks.
 DETECTOR_METHODS = ("haar_frontal", "haar_profile")
@@ -156,3 +156,25 @@ def crop_coverage(matrix: np.ndarray, size: int, shape: tuple[int, int]) -> np.n
     h, w = shape[:2]
     return cv2.warpAffine(np.ones((size, size), np.float32), matrix, (w, h),
                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0.0)
+
+
+def segment_photo(predictor: Predictor, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[Alignment]]:
+    """Label map, confidence and faces of one photo, at its original size.
+
+    Each face is predicted on its own crop (`Predictor.photo_probs`). Where crops overlap, faces
+    are averaged by how much of the pixel each crop covers; outside every crop, by how surely each
+    face calls the pixel head, so a head one face filled in from the whole photo is not outvoted by
+    faces that leave it background.
+    """
+    faces = predictor.align(image) or [align_whole_image(image.shape, predictor.align_params)]
+    h, w = image.shape[:2]
+    acc = np.zeros((len(predictor.classes), h, w), np.float32)
+    weight = np.zeros((h, w), np.float32)
+    for face in faces:
+        probs = predictor.photo_probs(image, face)
+        inside = crop_coverage(face.matrix, predictor.size, (h, w))
+        share = inside + (1 - inside) * (1 - probs[0]) + 1e-6
+        acc += probs * share
+        weight += share
+    probs = acc / weight[None]
+    return probs.argmax(0).astype(np.uint8), probs.max(0), faces

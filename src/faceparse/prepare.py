@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from faceparse.datasets import Sample, get_reader, read_image
-from faceparse.datasets.checks import fit_mask_to_image
+from faceparse.datasets import Sample, get_reader
+from faceparse.datasets.checks import read_labelled
 from faceparse.errors import FaceparseConfigError, FaceparseDataError
 from faceparse.labels import convert, get_label_set
 
@@ -68,13 +68,35 @@ def _relative(path: Path | None, root: Path) -> str:
         return str(path)
 
 
-def prepare_dataset(name: str, cfg: dict, raw_root: Path, out_dir: Path, label_set: str, seed: int,
+@dataclass(frozen=True)
+class PrepareDataset:
+    """One dataset of the `prepare.datasets` section of params.yaml."""
+
+    format: str                  # reader name (faceparse.datasets.READERS)
+    val_fraction: float = 0.15   # of the train photos, whole persons at a time
+    test_fraction: float = 0.0   # carved only where the dataset has no official test split
+    limit: int = 0               # the first `limit` photos of each (version, split) group; 0 = all
+
+
+@dataclass(frozen=True)
+class PrepareParams:
+    """The `prepare` section of params.yaml."""
+
+    label_set: str               # the study's label set
+    on_error: str                # raise | skip (skips are counted and recorded in the manifest)
+    seed: int                    # seeds the person-grouped validation carve
+    datasets: dict[str, PrepareDataset]
+
+    def __post_init__(self) -> None:
+        if self.on_error not in ("raise", "skip"):
+            raise FaceparseConfigError(f"prepare.on_error must be 'raise' or 'skip', not {self.on_error!r}")
+
+
+def prepare_dataset(name: str, cfg: PrepareDataset, raw_root: Path, out_dir: Path, label_set: str, seed: int,
                     on_error: str, repo_root: Path) -> pd.DataFrame:
-    if on_error not in ("raise", "skip"):
-        raise FaceparseConfigError(f"prepare.on_error must be 'raise' or 'skip', not {on_error!r}")
-    reader = get_reader(cfg["format"])
+    reader = get_reader(cfg.format)
     samples = reader.samples(raw_root / name)
-    limit = int(cfg.get("limit", 0))
+    limit = cfg.limit
     if limit:  # a quick study: the first `limit` photos of each (version, split) group
         kept: dict[tuple, int] = {}
         small = []
@@ -88,7 +110,7 @@ def prepare_dataset(name: str, cfg: dict, raw_root: Path, out_dir: Path, label_s
     if len(set(ids)) != len(ids):
         dup = sorted({i for i in ids if ids.count(i) > 1})
         raise FaceparseDataError(raw_root / name, f"duplicate sample ids {dup[:5]}")
-    splits = carve_split(samples, float(cfg.get("val_fraction", 0.15)), float(cfg.get("test_fraction", 0.0)), seed)
+    splits = carve_split(samples, cfg.val_fraction, cfg.test_fraction, seed)
     native = reader.vocabulary
     target = get_label_set(label_set).name
     rows = []
@@ -98,10 +120,8 @@ def prepare_dataset(name: str, cfg: dict, raw_root: Path, out_dir: Path, label_s
                "landmarks": _relative(s.landmarks, repo_root), "width": 0, "height": 0,
                "off_palette_share": 0.0, "mask_resized": False, "status": "ok", "reason": ""}
         try:
-            image = read_image(s.image)
+            image, mask, info, fitted = read_labelled(reader, s)
             row["height"], row["width"] = image.shape[:2]
-            mask, info = reader.read_mask(s)
-            mask, fitted = fit_mask_to_image(mask, image.shape, s.mask)
             row["off_palette_share"] = float(info.get("off_palette_share", 0.0))
             row["mask_resized"] = bool(fitted or info.get("mask_resized_from"))
             label_path = out_dir / "labels" / target / name / f"{s.id}.png"

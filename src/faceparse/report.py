@@ -134,10 +134,8 @@ def to_markdown(sections: list[tuple[str, str, Any]], image_base: Path) -> str:
 
 
 def _md_table(df: pd.DataFrame) -> str:
-    head = "| " + " | ".join(map(str, df.columns)) + " |"
-    sep = "|" + "|".join("---" for _ in df.columns) + "|"
-    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join([head, sep, *body])
+    # Cells are already formatted ("0.9632"); tabulate must not parse them back into numbers.
+    return df.to_markdown(index=False, disable_numparse=True)
 
 
 def to_html(sections: list[tuple[str, str, Any]]) -> str:

@@ -12,7 +12,7 @@ import logging
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from faceparse.errors import FaceparseConfigError
+from faceparse.inference import model_input, predict_probs
 from faceparse.labels import IGNORE, get_label_set
 from faceparse.metrics import confusion_matrix, scores
 from faceparse.models import (IMAGENET_MEAN, IMAGENET_STD, ModelSpec, build_model, default_device,
@@ -36,6 +37,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainParams:
+    """A `train.<name>` section of params.yaml (`faceparse.params.parse` reads it): the data a model
+    learns from, then how it learns."""
+
+    datasets: list[str] = field(default_factory=lambda: ["fasseg"])
+    label_set: str = "fasseg6"
+    oversample: dict = field(default_factory=dict)  # {dataset: {id prefix: times}}, see crops.oversample
     arch: str = "Unet"
     encoder: str = "mobilenet_v2"
     weights: str | None = "imagenet"
@@ -54,25 +61,6 @@ class TrainParams:
     num_workers: int = 1
     threads: int = 0                  # torch threads; 0 = FACEPARSE_THREADS, else every core this process may use
     max_steps: int = 0                # stop after this many steps (0 = no limit); for tests and benchmarks
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainParams":
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(d) - known
-        if unknown:
-            raise FaceparseConfigError(f"unknown training params {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
-
-
-# Keys of a `train.<name>` params section that choose the data rather than how to train.
-DATA_KEYS = ("datasets", "label_set", "oversample")
-
-
-def split_section(section: dict) -> tuple[dict, dict]:
-    """A `train.<name>` params section -> its data keys (missing ones None) and the rest, for
-    `TrainParams.from_dict`."""
-    rest = dict(section)
-    return {k: rest.pop(k, None) for k in DATA_KEYS}, rest
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -100,22 +88,6 @@ def build_augment(cfg: dict) -> tuple[A.Compose, A.Compose]:
         A.GaussNoise(std_range=(0.01, 0.05), p=c["noise"]),
     ])
     return geometric, photometric
-
-
-def normalise(images: np.ndarray) -> torch.Tensor:
-    """`(N, S, S, 3) uint8` -> `(N, 3, S, S) float32` ImageNet-normalised tensor."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return (x - mean) / std
-
-
-def model_input(images: np.ndarray, extra: np.ndarray | None) -> torch.Tensor:
-    """Photos (and extra channels) as the model's channels-last input tensor."""
-    x = normalise(images)
-    if extra is not None:
-        x = torch.cat([x, torch.from_numpy(np.ascontiguousarray(extra)).permute(0, 3, 1, 2).float()], dim=1)
-    return x.contiguous(memory_format=torch.channels_last)
 
 
 class CropDataset(Dataset):
@@ -229,34 +201,7 @@ def make_optimizer(model: nn.Module, p: TrainParams) -> torch.optim.Optimizer:
     raise FaceparseConfigError(f"unknown optimizer {p.optimizer!r}; known: adamw, sgd")
 
 
-# --- inference on crops -------------------------------------------------------------------------
-
-@torch.no_grad()
-def predict_probs(model: nn.Module, images: np.ndarray, extra: np.ndarray | None = None, batch_size: int = 16,
-                  flip_perm: np.ndarray | None = None, extra_flip_perm: np.ndarray | None = None,
-                  device: torch.device | str = "cpu") -> np.ndarray:
-    """`(N, S, S, 3) uint8` crops -> `(N, K, S, S) float32` softmax.
-
-    With `flip_perm` (the output label set's flip permutation), also predict on the mirrored crops,
-    mirror the result back, swap left/right channels and average: flip test-time augmentation.
-    Extra input channels that are class probabilities are swapped by `extra_flip_perm`.
-    """
-    model.eval()
-    out = []
-    for i in range(0, len(images), batch_size):
-        ex = None if extra is None else extra[i:i + batch_size]
-        x = model_input(images[i:i + batch_size], ex).to(device)
-        p = model(x).softmax(1)
-        if flip_perm is not None:
-            xf = x.flip(3)
-            if ex is not None and extra_flip_perm is not None:
-                idx = torch.cat([torch.arange(3), 3 + torch.as_tensor(extra_flip_perm)]).to(x.device)
-                xf = xf[:, idx]
-            pf = model(xf).softmax(1).flip(3)[:, torch.as_tensor(flip_perm, device=p.device)]
-            p = (p + pf) / 2
-        out.append(p.float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0,), np.float32)
-
+# --- validation -------------------------------------------------------------------------------
 
 def evaluate_crops(model: nn.Module, images: np.ndarray, masks: np.ndarray, classes: tuple[str, ...],
                    extra: np.ndarray | None = None, device: torch.device | str = "cpu") -> tuple[dict, np.ndarray]:

@@ -207,6 +207,7 @@ def colours_to_labels(rgb: np.ndarray, palette: np.ndarray, tolerance: float | N
     return labels, off_share
 
 
-def list_images(folder: Path) -> list[Path]:
-    """Image files directly inside `folder`, sorted by name."""
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+def list_images(folder: Path, recursive: bool = False) -> list[Path]:
+    """Image files inside `folder` (and, with `recursive`, below it), sorted by path."""
+    found = Path(folder).rglob("*") if recursive else Path(folder).iterdir()
+    return sorted(p for p in found if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)

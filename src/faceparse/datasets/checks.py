@@ -32,6 +32,18 @@ def photo_shape(path: Path | str) -> tuple[int, int]:
     return (w, h) if orientation in _TRANSPOSING else (h, w)
 
 
+def read_labelled(reader, sample) -> tuple[np.ndarray, np.ndarray, dict, dict]:
+    """A labelled sample read as every consumer needs it: the photo `(H, W, 3) uint8`, its label map
+    `(H, W) uint8` in the reader's vocabulary at the photo's size, the reader's info dict and what
+    `fit_mask_to_image` did (empty when the sizes agreed)."""
+    from faceparse.datasets.base import read_image
+
+    image = read_image(sample.image)
+    mask, info = reader.read_mask(sample)
+    mask, fit = fit_mask_to_image(mask, image.shape, sample.mask)
+    return image, mask, info, fit
+
+
 def fit_mask_to_image(mask: np.ndarray, image_shape: tuple[int, ...], path: Path | str,
                       tolerance: float = SIZE_TOLERANCE) -> tuple[np.ndarray, dict]:
     """Return `mask` (`(h, w) uint8`) at the photo's `(H, W)` and what was done to it.

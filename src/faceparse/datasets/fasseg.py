@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceparse.datasets.base import (IMAGE_SUFFIXES, Sample, colours_to_labels, read_rgb_mask,
+from faceparse.datasets.base import (Sample, colours_to_labels, read_rgb_mask,
                                      register)
 from faceparse.datasets.checks import index_by_stem
 from faceparse.errors import FaceparseDataError

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceparse.datasets.base import IMAGE_SUFFIXES, Sample, register
+from faceparse.datasets.base import IMAGE_SUFFIXES, Sample, list_images, register
 from faceparse.errors import FaceparseDataError
 
 
@@ -19,7 +19,7 @@ class PhotoFolderReader:
         root = Path(root)
         if not root.is_dir():
             raise FaceparseDataError(root, "not a folder")
-        images = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        images = list_images(root, recursive=True)
         if not images:
             raise FaceparseDataError(root, f"no photos ({', '.join(IMAGE_SUFFIXES)}) found")
         out = []

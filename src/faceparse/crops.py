@@ -1,62 +1,14 @@
-"""The align step over a whole manifest: aligned crops cached as arrays, one `.npz` per dataset,
-with each sample's affine, so training never decodes or resizes a photo again."""
+"""The aligned-crop cache the align stage writes, as training and evaluation read it: one `.npz` per
+dataset (`images`, `labels`, `native_labels`, `affines`) indexed by the manifest's `index` column."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
-from faceparse.align import AlignParams, HaarFaceFinder, align_sample, warp_image, warp_mask
-from faceparse.datasets import get_reader, read_image, read_index_mask
 from faceparse.errors import FaceparseConfigError, FaceparseDataError
-
-log = logging.getLogger(__name__)
-
-
-def align_manifest(manifest: pd.DataFrame, params: AlignParams, repo_root: Path, out_dir: Path,
-                   formats: dict[str, str]) -> pd.DataFrame:
-    """Write `out_dir/<dataset>.npz` (images, labels, native_labels, affines) and return the manifest
-    with the alignment of every sample (`index` is the row in its dataset's arrays; -1 if skipped)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    finder = HaarFaceFinder(params)
-    rows = []
-    for dataset, group in manifest.groupby("dataset", sort=True):
-        reader = get_reader(formats[dataset])
-        ok = group[group["status"] == "ok"]
-        n, s = len(ok), params.size
-        images = np.zeros((n, s, s, 3), np.uint8)
-        labels = np.zeros((n, s, s), np.uint8)
-        native = np.zeros((n, s, s), np.uint8)
-        affines = np.zeros((n, 2, 3), np.float64)
-        for i, (_, r) in enumerate(tqdm(ok.iterrows(), total=n, desc=f"align {dataset}", unit="photo",
-                                        dynamic_ncols=True)):
-            image = read_image(repo_root / r["image"])
-            landmarks = None
-            if r["landmarks"]:
-                from faceparse.datasets import Sample
-                landmarks = reader.read_landmarks(Sample(id=r["id"], image=Path(r["image"]), mask=None, dataset=dataset,
-                                                         landmarks=repo_root / r["landmarks"]))
-            a = align_sample(image, landmarks, finder, params)
-            images[i] = warp_image(image, a.matrix, s)
-            labels[i] = warp_mask(read_index_mask(repo_root / r["label"]), a.matrix, s)
-            native[i] = warp_mask(read_index_mask(repo_root / r["native_label"]), a.matrix, s)
-            affines[i] = a.matrix
-            rows.append({**r.to_dict(), "index": i, "align_method": a.method, "face_found": a.face_found,
-                         "box_x": a.box[0], "box_y": a.box[1], "box_w": a.box[2], "box_h": a.box[3],
-                         "angle": a.angle})
-        for _, r in group[group["status"] != "ok"].iterrows():
-            rows.append({**r.to_dict(), "index": -1, "align_method": "skipped", "face_found": False})
-        tmp = out_dir / f"{dataset}.tmp.npz"
-        np.savez(tmp, images=images, labels=labels, native_labels=native, affines=affines)
-        tmp.replace(out_dir / f"{dataset}.npz")
-        found = sum(1 for r in rows if r["dataset"] == dataset and r["face_found"])
-        log.info("%s: %d photos aligned, face found in %d", dataset, n, found)
-    return pd.DataFrame(rows)
 
 
 def load_arrays(aligned_dir: Path, dataset: str, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:

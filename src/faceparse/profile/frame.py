@@ -1,0 +1,139 @@
+"""The face frame: a `fasseg6` face map rotated so that the line between the eyes is horizontal,
+with the map's parts (eyes, nose, mouth) as blobs and the face's outline read row by row.
+
+Shared by the skin patches (`skin`) and the fWHR (`fwhr`), which both measure in this frame and map
+their results back to the original photo with `Frame.photo_xy`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from faceparse.labels import FASSEG6
+from faceparse.profile.params import ProfileParams
+
+SKIN, HAIR, EYES, NOSE, MOUTH = (FASSEG6.index(c) for c in ("skin", "hair", "eyes", "nose", "mouth"))
+# Classes inside the face outline: a horizontal run across the face crosses eyes and nose.
+FACE_CLASSES = (SKIN, EYES, NOSE, MOUTH)
+
+
+@dataclass(frozen=True)
+class Blob:
+    """One 8-connected component of a class: its bounding box (inclusive), centroid and pixel count."""
+
+    top: int
+    bottom: int        # inclusive
+    left: int
+    right: int         # inclusive
+    cx: float
+    cy: float
+    area: int
+
+
+@dataclass(frozen=True)
+class Frame:
+    """The face map in the eye-line frame, with its two eyes and the way back to the photo."""
+
+    labels: np.ndarray          # (H', W') uint8, eye line horizontal
+    to_photo: np.ndarray        # (2, 3) affine, frame pixel -> photo pixel
+    angle: float
+    eyes: tuple[Blob, Blob]     # image-left (subject's right) first
+    iod: float
+
+    @property
+    def mid(self) -> int:
+        """The column halfway between the eye centres: the face's midline."""
+        return int(round((self.eyes[0].cx + self.eyes[1].cx) / 2))
+
+    def photo_xy(self, x: float, y: float) -> tuple[float, float]:
+        """A frame pixel (x, y) on the original photo."""
+        px, py = self.to_photo @ np.array([x, y, 1.0])
+        return float(px), float(py)
+
+
+def blobs(mask: np.ndarray) -> list[Blob]:
+    """8-connected components of a `(H, W) bool` mask, largest first."""
+    _, _, stats, cents = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    out = [Blob(top=int(s[1]), bottom=int(s[1] + s[3] - 1), left=int(s[0]), right=int(s[0] + s[2] - 1),
+                cx=float(c[0]), cy=float(c[1]), area=int(s[4])) for s, c in zip(stats[1:], cents[1:])]
+    return sorted(out, key=lambda b: -b.area)
+
+
+def _two_eyes(labels: np.ndarray, min_ratio: float) -> tuple[tuple[Blob, Blob] | None, list[str]]:
+    # The eyes class is one label for both eyes: its two largest blobs are the eyes, ordered by x.
+    found = blobs(labels == EYES)
+    if not found:
+        return None, ["no_eyes"]
+    if len(found) < 2 or found[1].area < min_ratio * found[0].area:
+        return None, ["one_eye"]
+    a, b = sorted(found[:2], key=lambda e: e.cx)
+    return (a, b), []
+
+
+def face_frame(labels: np.ndarray, eye_line_angle: float | None,
+               params: ProfileParams) -> tuple[Frame | None, list[str]]:
+    """The `(H, W) uint8` map rotated about its centre so that the eye line is horizontal (on a
+    canvas grown to keep every pixel), with its two eyes; None and a flag when it has no two eyes.
+
+    eye_line_angle: degrees of the line from the image-left to the image-right eye (y down); None
+    takes it from the two eye blobs.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or labels.dtype != np.uint8:
+        raise ValueError(f"expected a (H, W) uint8 fasseg6 label map, found {labels.dtype} {labels.shape}")
+    eyes, flags = _two_eyes(labels, params.min_eye_area_ratio)
+    if eyes is None:
+        return None, flags
+    angle = eye_line_angle
+    if angle is None:
+        angle = math.degrees(math.atan2(eyes[1].cy - eyes[0].cy, eyes[1].cx - eyes[0].cx))
+    if abs(angle) < 1e-9:
+        frame_labels, to_photo = labels, np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    else:
+        h, w = labels.shape
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+        corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], dtype=np.float64) @ m.T
+        m[:, 2] -= corners.min(axis=0)  # grow the canvas so no part of the face is cut off
+        size = np.ceil(corners.max(axis=0) - corners.min(axis=0)).astype(int)
+        frame_labels = cv2.warpAffine(labels, m, (int(size[0]), int(size[1])), flags=cv2.INTER_NEAREST,
+                                      borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        to_photo = cv2.invertAffineTransform(m)
+        eyes, flags = _two_eyes(frame_labels, params.min_eye_area_ratio)
+        if eyes is None:
+            return None, flags
+    iod = math.hypot(eyes[1].cx - eyes[0].cx, eyes[1].cy - eyes[0].cy)
+    return Frame(frame_labels, to_photo, float(angle), eyes, iod), []
+
+
+def filled_face(labels: np.ndarray) -> np.ndarray:
+    """`(H, W) bool` face pixels (skin, eyes, nose, mouth) with enclosed holes filled.
+
+    Eyebrows are hair in fasseg6 and split a row's run at brow height; filling every non-face region
+    that does not reach the map's border makes brows, moles or glasses part of the face again.
+    """
+    face = np.isin(labels, FACE_CLASSES)
+    n, comp = cv2.connectedComponents((~face).astype(np.uint8), connectivity=4)
+    border = np.unique(np.concatenate([comp[0], comp[-1], comp[:, 0], comp[:, -1]]))
+    hole = np.ones(n, dtype=bool)
+    hole[border] = False
+    hole[0] = False  # component 0 is the face itself
+    return face | hole[comp]
+
+
+def run_edges(face: np.ndarray, rows: np.ndarray, col: int) -> tuple[np.ndarray, np.ndarray]:
+    """Left and right end columns `(R,) float64` of the run of True containing `col` on each of
+    `rows` of a `(H, W) bool` mask (NaN where `col` is False on that row)."""
+    band = face[rows]
+    w = band.shape[1]
+    left_part = ~band[:, : col + 1][:, ::-1]
+    right_part = ~band[:, col:]
+    to_left = np.where(left_part.any(axis=1), left_part.argmax(axis=1), col + 1)
+    to_right = np.where(right_part.any(axis=1), right_part.argmax(axis=1), w - col)
+    inside = band[:, col]
+    left = np.where(inside, col - to_left + 1, np.nan)
+    right = np.where(inside, col + to_right - 1, np.nan)
+    return left.astype(np.float64), right.astype(np.float64)

@@ -1,0 +1,65 @@
+"""The knobs of the `profile` measurements (`params.yaml` -> profile), validated once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from faceparse.errors import FaceparseConfigError
+from faceparse.profile.colour import AVERAGING
+
+
+@dataclass(frozen=True)
+class ProfileParams:
+    """Knobs of the `profile` stage; every default is stated with its reason."""
+
+    # 0.35 x inter-ocular distance: on a face 512 px from chin to crown the eyes are ~140 px apart
+    # (FRL template: 119 of 438 px), so the patch is ~50 x 50 px, and it fits between eye and mouth.
+    patch_size_fraction: float = 0.35
+    averaging: str = "linear"
+    min_patch_pixels: int = 200        # fewer skin pixels than a 14 x 14 square: too noisy to report
+    min_skin_share: float = 0.75       # a patch mostly off skin was placed on a badly parsed face
+    clip_high: int = 250               # a channel at or above this is taken as clipped (specular/over-exposed)
+    clip_low: int = 5                  # at or below this: crushed shadow, no colour information
+    max_clipped_share: float = 0.05
+    min_confidence: float = 0.8        # mean max-softmax over the patch's skin pixels
+    skin_percentiles: tuple[float, float] = (5.0, 95.0)  # L* range kept for the whole-skin median
+    brow: str = "brow"                 # fWHR upper reference: "brow" (eyebrow's lower edge) or "eyelid"
+    # An outline jump of more than this x inter-ocular distance within 0.03 x that distance of rows
+    # is an ear's top (ears jump ~0.25, the face's own outline < 0.02); None: no ear search, each
+    # half-width is the median over the rows from the eye line to the nose's bottom.
+    ear_jump: float | None = 0.08
+    # The notch above an ear lies this far out at least (x inter-ocular distance; a face's half-width
+    # there is ~1.1 on the FRL template); an outward jump from nearer the midline is hair's lower edge.
+    ear_min_notch: float = 0.75
+    min_eye_area_ratio: float = 0.1    # second eye blob must be this share of the first to count as an eye
+
+    def __post_init__(self) -> None:
+        checks = {
+            "patch_size_fraction": 0 < self.patch_size_fraction <= 1,
+            "averaging": self.averaging in AVERAGING,
+            "min_patch_pixels": self.min_patch_pixels >= 1,
+            "min_skin_share": 0 <= self.min_skin_share <= 1,
+            "clip_high": 0 < self.clip_high <= 255,
+            "clip_low": 0 <= self.clip_low < self.clip_high,
+            "max_clipped_share": 0 <= self.max_clipped_share <= 1,
+            "min_confidence": 0 <= self.min_confidence <= 1,
+            "skin_percentiles": 0 <= self.skin_percentiles[0] < self.skin_percentiles[1] <= 100,
+            "brow": self.brow in ("brow", "eyelid"),
+            "ear_jump": self.ear_jump is None or self.ear_jump > 0,
+            "ear_min_notch": self.ear_min_notch >= 0,
+            "min_eye_area_ratio": 0 <= self.min_eye_area_ratio <= 1,
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise FaceparseConfigError(f"profile params: invalid {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}")
+
+
+@dataclass(frozen=True)
+class ProfileStageParams:
+    """The `profile` section of params.yaml: which photos, which model, and the measurement knobs."""
+
+    images: str                  # a folder of photos, searched recursively
+    model: str                   # models/<model>.pt
+    tta: bool = True
+    limit: int = 0               # the first N photos only; 0 = all
+    measure: ProfileParams = field(default_factory=ProfileParams)

@@ -1,0 +1,252 @@
+"""Skin colour of one face on its original photo: three square patches (both cheeks, forehead)
+placed from the face map, their CIE L*a*b* and ITA, and a robust median over all predicted skin.
+
+Sides are named by the SUBJECT: `cheek_left` is the person's own left cheek, which appears on the
+image's right in a frontal photo (the convention `labels.LabelSet.side == "subject"` documents).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from faceparse.profile.colour import ita, ita_category, linear_to_lab, mean_lab, srgb_to_linear
+from faceparse.profile.frame import MOUTH, NOSE, SKIN, Blob, Frame, blobs, face_frame, filled_face, run_edges
+from faceparse.profile.params import ProfileParams
+
+PATCH_NAMES = ("cheek_left", "cheek_right", "forehead")  # subject's left/right
+
+
+@dataclass(frozen=True)
+class SkinPatch:
+    """One square patch on the original photo, measured over its predicted-skin pixels."""
+
+    name: str
+    x: float = math.nan                # patch centre, original-photo pixels
+    y: float = math.nan
+    size_px: int = 0                   # side of the square
+    n_skin: int = 0                    # skin pixels inside the square (clipped ones included)
+    skin_share: float = math.nan       # n_skin / size_px^2
+    clipped_share: float = math.nan    # share of those skin pixels with a channel <= clip_low or >= clip_high
+    confidence: float = math.nan       # mean max-softmax over the skin pixels (NaN: no confidence map)
+    lab: tuple[float, float, float] = (math.nan, math.nan, math.nan)  # mean colour, clipped pixels excluded
+    ita: float = math.nan
+
+    def as_row(self) -> dict[str, float | int]:
+        p = self.name
+        return {f"{p}_x": self.x, f"{p}_y": self.y, f"{p}_size_px": self.size_px, f"{p}_n_skin": self.n_skin,
+                f"{p}_skin_share": self.skin_share, f"{p}_clipped_share": self.clipped_share,
+                f"{p}_confidence": self.confidence, f"{p}_L": self.lab[0], f"{p}_a": self.lab[1],
+                f"{p}_b": self.lab[2], f"{p}_ita": self.ita}
+
+
+@dataclass(frozen=True)
+class SkinProfile:
+    """Skin colour of one face: three patches, their cheek mean, and the whole-skin robust median."""
+
+    patches: tuple[SkinPatch, ...]
+    cheeks_lab: tuple[float, float, float]      # both cheeks' valid pixels pooled, then averaged
+    cheeks_ita: float
+    skin_median_lab: tuple[float, float, float]  # per-channel median over the rule-filtered skin
+    skin_ita: float
+    skin_n_used: int                            # skin pixels left after the exclusion rule
+    eye_line_angle: float                       # degrees, atan2 of image-left -> image-right eye
+    inter_ocular_px: float
+    averaging: str
+    flags: tuple[str, ...]
+
+    def as_row(self) -> dict[str, float | int | str]:
+        row: dict[str, float | int | str] = {"eye_line_angle_deg": self.eye_line_angle,
+                                             "inter_ocular_px": self.inter_ocular_px}
+        for p in self.patches:
+            row.update(p.as_row())
+        row.update({"cheeks_L": self.cheeks_lab[0], "cheeks_a": self.cheeks_lab[1], "cheeks_b": self.cheeks_lab[2],
+                    "cheeks_ita": self.cheeks_ita, "cheeks_ita_category": ita_category(self.cheeks_ita),
+                    "skin_median_L": self.skin_median_lab[0], "skin_median_a": self.skin_median_lab[1],
+                    "skin_median_b": self.skin_median_lab[2], "skin_ita": self.skin_ita,
+                    "skin_ita_category": ita_category(self.skin_ita), "skin_n_used": self.skin_n_used,
+                    # No colour correction is applied; the column stays so that profile.csv keeps
+                    # its format (readers of earlier files, the resume check) and says so.
+                    "averaging": self.averaging, "colour_correction": "none",
+                    "skin_flags": ";".join(self.flags)})
+        return row
+
+
+def _cheek_centre(frame: Frame, face: np.ndarray, side: int, nose: Blob, mouth: Blob) -> tuple[float, float] | None:
+    """Cheek centre in frame pixels for the image-left (side 0) or image-right (side 1) cheek:
+    halfway down from the eye's lower edge to the mouth's top, halfway across from the nose's side
+    to the face's edge on that row (`face`: `filled_face` of the frame). An ear joined to the cheek
+    on that row moves the centre outward by half the ear's width, still on the cheek."""
+    eye = frame.eyes[side]
+    row = int(round((eye.bottom + mouth.top) / 2))
+    left, right = run_edges(face, np.array([row]), frame.mid)
+    if np.isnan(left[0]):
+        return None
+    nose_cols = np.flatnonzero(frame.labels[row] == NOSE)
+    nose_cols = nose_cols[(nose_cols >= left[0]) & (nose_cols <= right[0])]
+    if side == 0:
+        nose_side = nose_cols.min() if nose_cols.size else nose.left  # nostril wing when the row misses the nose
+        return (left[0] + nose_side) / 2, float(row)
+    nose_side = nose_cols.max() if nose_cols.size else nose.right
+    return (right[0] + nose_side) / 2, float(row)
+
+
+def _forehead_centre(frame: Frame, size: int) -> tuple[float, float] | None:
+    """Halfway up from the eyes' top to the top of the skin above the glabella (median over a band
+    of columns one patch wide on the midline, so one stray hair pixel does not decide); None when
+    the eyes touch the frame's top edge and no forehead is in view."""
+    eyes_top = min(e.top for e in frame.eyes)
+    c0 = max(frame.mid - size // 2, 0)
+    c1 = min(frame.mid + size // 2 + 1, frame.labels.shape[1])
+    above = np.isin(frame.labels[:eyes_top, c0:c1], (SKIN, NOSE))[::-1]
+    if above.size == 0:
+        return None
+    # Rows from the eyes' top upward that are still skin (or the nose bridge); image top stops it.
+    run = np.where((~above).any(axis=0), (~above).argmax(axis=0), eyes_top)
+    skin_top = eyes_top - float(np.median(run))
+    return float(frame.mid), (eyes_top + skin_top) / 2
+
+
+def _measure_patch(name: str, centre: tuple[float, float], size: int, image: np.ndarray, labels: np.ndarray,
+                   confidence: np.ndarray | None, params: ProfileParams) -> tuple[SkinPatch, np.ndarray]:
+    """The patch record and its valid (unclipped skin) pixels in linear light `(N, 3) float64`."""
+    h, w = labels.shape
+    x, y = centre
+    x0, y0 = int(round(x - size / 2)), int(round(y - size / 2))
+    ys = slice(max(y0, 0), max(min(y0 + size, h), 0))
+    xs = slice(max(x0, 0), max(min(x0 + size, w), 0))
+    skin = labels[ys, xs] == SKIN
+    pix = image[ys, xs][skin]
+    clipped = ((pix >= params.clip_high) | (pix <= params.clip_low)).any(axis=1)
+    valid = srgb_to_linear(pix[~clipped])
+    lab = mean_lab(valid, params.averaging)
+    n = int(skin.sum())
+    conf = float(confidence[ys, xs][skin].mean()) if confidence is not None and n else math.nan
+    patch = SkinPatch(name=name, x=x, y=y, size_px=size, n_skin=n, skin_share=n / size**2,
+                      clipped_share=float(clipped.mean()) if n else math.nan, confidence=conf,
+                      lab=tuple(float(v) for v in lab), ita=ita(lab[0], lab[2]))
+    return patch, valid
+
+
+def _patch_flags(p: SkinPatch, params: ProfileParams) -> list[str]:
+    flags = []
+    if p.n_skin < params.min_patch_pixels:
+        flags.append(f"{p.name}_small")
+    if not p.skin_share >= params.min_skin_share:
+        flags.append(f"{p.name}_nonskin")
+    if p.clipped_share > params.max_clipped_share:
+        flags.append(f"{p.name}_clipped")
+    if p.confidence < params.min_confidence:  # False for NaN: no confidence map, no flag
+        flags.append(f"{p.name}_low_confidence")
+    return flags
+
+
+def _skin_median(image: np.ndarray, labels: np.ndarray, params: ProfileParams) -> tuple[np.ndarray, int]:
+    """Per-channel median L*a*b* of predicted skin after the exclusion rule, and the pixels used.
+
+    Rule: drop skin pixels with any channel <= clip_low or >= clip_high (clipped: no colour
+    information), then drop those whose L* lies outside the skin_percentiles (default 5th-95th) of
+    the remaining skin's L* (specular highlights above, shadow in folds, nostrils, under the jaw below).
+    """
+    pix = image[labels == SKIN]
+    pix = pix[~((pix >= params.clip_high) | (pix <= params.clip_low)).any(axis=1)]
+    if len(pix) == 0:
+        return np.full(3, np.nan), 0
+    lab = linear_to_lab(srgb_to_linear(pix))
+    lo, hi = np.percentile(lab[:, 0], params.skin_percentiles)
+    keep = lab[(lab[:, 0] >= lo) & (lab[:, 0] <= hi)]
+    return np.median(keep, axis=0), len(keep)
+
+
+def _check_inputs(image: np.ndarray, labels: np.ndarray, confidence: np.ndarray | None) -> None:
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected a (H, W, 3) uint8 sRGB photo, found {image.dtype} {image.shape}")
+    if labels.shape != image.shape[:2] or labels.dtype != np.uint8:
+        raise ValueError(f"expected a (H, W) uint8 label map of the photo's size {image.shape[:2]}, "
+                         f"found {labels.dtype} {labels.shape}")
+    if confidence is not None and confidence.shape != labels.shape:
+        raise ValueError(f"confidence map is {confidence.shape}, expected the label map's {labels.shape}")
+
+
+def is_greyscale(image: np.ndarray, spread: int = 2, share: float = 0.99, step: int = 4) -> bool:
+    """Whether a `(H, W, 3) uint8` photo holds no colour: on `share` of its pixels (every `step`-th
+    row and column, which estimates the share as well at 1/16 of the cost) the three channels differ
+    by at most `spread` (a greyscale photo saved as RGB, JPEG noise allowed). Its a* and b* are then
+    about 0 and ITA, arctan((L* - 50) / b*), would read as +-90 degrees whatever the skin."""
+    x = np.asarray(image)[::step, ::step].astype(np.int16)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    widest = np.maximum(np.maximum(np.abs(r - g), np.abs(g - b)), np.abs(r - b))
+    return bool((widest <= spread).mean() >= share)
+
+
+def _patch_centres(frame: Frame, size: int) -> tuple[dict[str, tuple[float, float] | None], list[str]]:
+    """Each patch's centre on the photo (None where it cannot be placed), and the flags saying why."""
+    centres: dict[str, tuple[float, float] | None] = dict.fromkeys(PATCH_NAMES)
+    flags: list[str] = []
+    forehead = _forehead_centre(frame, size)
+    centres["forehead"] = frame.photo_xy(*forehead) if forehead is not None else None
+    nose, mouth = blobs(frame.labels == NOSE), blobs(frame.labels == MOUTH)
+    flags += ["no_nose"] * (not nose) + ["no_mouth"] * (not mouth)
+    eye_bottom = max(e.bottom for e in frame.eyes)
+    if mouth and mouth[0].top <= eye_bottom:
+        flags.append("mouth_above_eyes")
+    elif nose and mouth:
+        face = filled_face(frame.labels)
+        for side, name in ((0, "cheek_right"), (1, "cheek_left")):  # image-left is the subject's right
+            c = _cheek_centre(frame, face, side, nose[0], mouth[0])
+            centres[name] = frame.photo_xy(*c) if c is not None else None
+    return centres, flags
+
+
+def measure_skin(image: np.ndarray, labels: np.ndarray, confidence: np.ndarray | None = None,
+                 eye_line_angle: float | None = None, params: ProfileParams = ProfileParams()) -> SkinProfile:
+    """Skin colour of one face on its original photo.
+
+    image: `(H, W, 3) uint8` sRGB photo. labels: `(H, W) uint8` fasseg6 face map of that photo.
+    confidence: `(H, W) float32` max-softmax per pixel, or None. eye_line_angle: degrees of the line
+    from the image-left to the image-right eye (y down, as `align.Alignment.angle`); None estimates
+    it from the two eye blobs.
+
+    Patches are squares of patch_size_fraction x inter-ocular distance, axis-aligned on the photo,
+    measured over predicted skin only. A map on which a patch cannot be placed gives NaN values and
+    a flag ("no_eyes", "one_eye", "no_nose", "no_mouth", "mouth_above_eyes", "<patch>_missing"),
+    never an exception. A greyscale photo (`is_greyscale`) keeps its L* but gives NaN a*, b* and ITA,
+    flagged "greyscale".
+    """
+    image, labels = np.asarray(image), np.asarray(labels)
+    _check_inputs(image, labels, confidence)
+    frame, flags = face_frame(labels, eye_line_angle, params)
+    centres: dict[str, tuple[float, float] | None] = dict.fromkeys(PATCH_NAMES)
+    size = 0
+    if frame is not None:
+        size = max(int(round(params.patch_size_fraction * frame.iod)), 1)
+        centres, placing = _patch_centres(frame, size)
+        flags += placing
+    patches, valid = [], {}
+    for name in PATCH_NAMES:
+        if centres[name] is None:
+            patches.append(SkinPatch(name=name))
+            flags.append(f"{name}_missing")
+            continue
+        p, valid[name] = _measure_patch(name, centres[name], size, image, labels, confidence, params)
+        patches.append(p)
+        flags += _patch_flags(p, params)
+    cheeks = [valid[n] for n in ("cheek_left", "cheek_right") if n in valid]
+    cheeks_lab = mean_lab(np.concatenate(cheeks) if cheeks else np.empty((0, 3)), params.averaging)
+    med, n_used = _skin_median(image, labels, params)
+    if n_used == 0:
+        flags.append("no_skin")
+    if is_greyscale(image):  # lightness is measured; hue is not there to measure
+        flags.append("greyscale")
+        patches = [replace(p, lab=(p.lab[0], math.nan, math.nan), ita=math.nan) for p in patches]
+        cheeks_lab = np.array([cheeks_lab[0], math.nan, math.nan])
+        med = np.array([med[0], math.nan, math.nan])
+    return SkinProfile(
+        patches=tuple(patches), cheeks_lab=tuple(float(v) for v in cheeks_lab),
+        cheeks_ita=ita(cheeks_lab[0], cheeks_lab[2]), skin_median_lab=tuple(float(v) for v in med),
+        skin_ita=ita(med[0], med[2]), skin_n_used=n_used,
+        eye_line_angle=frame.angle if frame is not None else math.nan,
+        inter_ocular_px=frame.iod if frame is not None else math.nan,
+        averaging=params.averaging, flags=tuple(flags))

@@ -1,0 +1,2 @@
+"""The study's stages, one thin entry point each, run from the repo root as `python -m stages.<name>`
+with the paths they read and write on the command line (see dvc.yaml)."""
