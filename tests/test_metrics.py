@@ -289,6 +289,8 @@ def test_bootstrap_collapses_when_every_photo_is_the_same():
     assert low == pytest.approx((10 / 14 + 6 / 9 + 8 / 9) / 3)
     low_fg, high_fg = bootstrap_mean_f1(cms, n_boot=50, seed=0, foreground_only=True)
     assert low_fg == pytest.approx(7 / 9) and high_fg == pytest.approx(7 / 9)
+    # A split of one photo: every resample is that photo.
+    assert bootstrap_mean_f1(cms[:1], n_boot=50) == pytest.approx(((10 / 14 + 6 / 9 + 8 / 9) / 3,) * 2)
 
 
 # ---- tables ----------------------------------------------------------------------

@@ -256,6 +256,9 @@ def bootstrap_mean_f1(
         weights = np.bincount((np.arange(b)[:, None] * n + draws).ravel(), minlength=b * n).reshape(b, n)
         return _nanmean(_f1((weights.astype(np.float64) @ flat).reshape(b, k, k))[:, keep], axis=-1)
 
+    if n == 1:  # every resample is the one photo (scipy needs two to resample)
+        only = float(mean_f1(np.zeros((1, 1), dtype=np.int64))[0])
+        return only, only
     # Resample photo indices, so each resample sums whole photos' matrices; `batch` caps memory.
     result = scipy.stats.bootstrap((np.arange(n),), mean_f1, n_resamples=n_boot, batch=max(1, _BOOT_CHUNK_ELEMENTS // n),
                                    vectorized=True, method="percentile", confidence_level=0.95,
