@@ -1,4 +1,5 @@
-"""What every stage entry point shares: the repo root, logging, params, and its paths from argv."""
+"""What every stage entry point shares: the repo root, logging, threads, params, and its data and
+model paths from argv."""
 
 from __future__ import annotations
 
@@ -15,10 +16,14 @@ from faceparse.params import get, load_params, parse  # noqa: E402
 
 
 def setup() -> dict:
-    """Logging, offline-safe settings, the repo root as working folder; returns params.yaml."""
+    """Logging, offline-safe settings, thread pools sized by FACEPARSE_THREADS (else every core this
+    process may use), the repo root as working folder; returns params.yaml."""
+    from faceparse.threads import configure
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    configure()
     os.chdir(ROOT)
     return load_params(ROOT / "params.yaml")
 

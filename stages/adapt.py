@@ -9,7 +9,7 @@ from stages._common import ROOT, arguments, get, parse, setup, write_json
 
 from faceparse import tracking
 from faceparse.adapter import AdaptParams, adapter_spec, source_probs
-from faceparse.crops import select_split
+from faceparse.crops import oversample, select_split
 from faceparse.labels import get_label_set
 from faceparse.models import load_checkpoint
 from faceparse.train import TrainData, train
@@ -21,11 +21,13 @@ def main() -> None:
     src_model, src_meta = load_checkpoint(args.source_path)
     aligned = args.aligned_path
     manifest = pd.read_csv(aligned / "manifest.csv", keep_default_na=False)
-    tx, ty, _ = select_split(aligned, manifest, p.datasets, p.label_set, "train")
+    tx, ty, train_rows = select_split(aligned, manifest, p.datasets, p.label_set, "train")
+    order = oversample(train_rows, p.oversample)
+    tx, ty = tx[order], ty[order]
     vx, vy, _ = select_split(aligned, manifest, p.datasets, p.label_set, "val")
     src_set = src_meta["label_set"]
     k_src = get_label_set(src_set).num_classes
-    spec = adapter_spec(p.arch, k_src, get_label_set(p.label_set).num_classes)
+    spec = adapter_spec(p.arch, k_src, get_label_set(p.label_set).num_classes, p.encoder)
     out = args.adapter_path
     with tracking.run("adapt", ROOT) as t:
         t.params({"source": p.source, "datasets": p.datasets, "label_set": p.label_set, "arch": p.arch,

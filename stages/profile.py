@@ -10,6 +10,8 @@ figures and their scatter plots.
 from dataclasses import asdict
 from pathlib import Path
 
+import pandas as pd
+
 from stages._common import ROOT, arguments, get, parse, setup, write_json
 
 from faceparse import tracking
@@ -19,6 +21,11 @@ from faceparse.predict import Predictor
 from faceparse.profile.london import london_table, validate_london
 from faceparse.profile.params import ProfileStageParams
 from faceparse.profile.run import summarise, timed_profile
+from faceparse.resume import write_rows
+
+
+def _relative(photo: str) -> str:
+    return str(Path(photo).relative_to(ROOT)) if Path(photo).is_relative_to(ROOT) else photo
 
 
 def main() -> None:
@@ -28,18 +35,20 @@ def main() -> None:
     photos = list_images(folder, recursive=True)
     if cfg.limit:
         photos = photos[:cfg.limit]
-    predictor = Predictor(args.model_path, tta=cfg.tta)
+    # Any model's classes are projected onto FASSEG's six, the regions profile measures.
+    predictor = Predictor(args.model_path, tta=cfg.tta, target_label_set="fasseg6")
     with tracking.run("profile", ROOT) as t:
         t.params(asdict(cfg))
-        table, seconds = timed_profile(predictor, photos, cfg.measure)
+        rows, seconds = timed_profile(predictor, photos, cfg.measure)
         out = args.out_path
         out.mkdir(parents=True, exist_ok=True)
-        table["photo"] = table["photo"].map(lambda s: str(Path(s).relative_to(ROOT)) if Path(s).is_relative_to(ROOT) else s)
-        table.to_csv(out / "profile.csv", index=False)
+        # Paths below the repo are written relative to it, so the CSV is the same on every machine.
+        shown = [{**r, "photo": _relative(r["photo"])} for r in rows]
+        write_rows(out / "profile.csv", shown)
+        table = pd.DataFrame(rows)
         summary = summarise(table)
         faces_per_second = summary["faces"] / seconds if seconds > 0 else float("nan")
         if (folder / "london_info.csv").exists():
-            table["photo"] = table["photo"].map(lambda s: str(ROOT / s))
             lt = london_table(table, folder)
             summary["london"] = validate_london(lt)
             plot_validation(lt, ROOT / "metrics/plots/profile")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import faceparse.datasets  # noqa: F401  (registers the datasets' native vocabularies and tables)
+import faceparse.datasets  # noqa: F401  (registers the mapping tables between label sets)
 from faceparse.labels import IGNORE, LABEL_SETS, MAPPINGS, convert, flip_labels, get_label_set, mapping_matrix
 
 SIDED = sorted(name for name, ls in LABEL_SETS.items() if ls.flip_pairs)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from faceparse.datasets import Sample, get_reader
-from faceparse.prepare import carve_split, prepare_dataset
+from faceparse.prepare import PrepareDataset, carve_split, prepare_dataset
 
 
 def _samples(subjects: dict[str, int], version: str = "V3") -> list[Sample]:
@@ -46,7 +46,7 @@ def test_prepared_labels_match_independent_counts(mirror, tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
     (raw / "facesynthetics_100").symlink_to(mirror / "facesynthetics_100")
-    cfg = {"format": "facesynthetics", "val_fraction": 0.1, "test_fraction": 0.1, "limit": 2}
+    cfg = PrepareDataset(format="facesynthetics", val_fraction=0.1, test_fraction=0.1, limit=2)
     manifest = prepare_dataset("facesynthetics_100", cfg, raw, tmp_path / "out", "fasseg6", 0, "raise", tmp_path)
     assert list(manifest["status"]) == ["ok", "ok"]
     from PIL import Image
@@ -71,7 +71,7 @@ def test_bad_mask_is_skipped_and_recorded(tmp_path):
     Image.fromarray(np.zeros((20, 20), np.uint8)).save(root / "000000_seg.png")
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(root / "000001.png")
     (root / "000001_seg.png").write_bytes(b"not a png")
-    cfg = {"format": "facesynthetics", "val_fraction": 0.0}
+    cfg = PrepareDataset(format="facesynthetics", val_fraction=0.0)
     with pytest.raises(Exception, match="000001_seg.png"):
         prepare_dataset("fs", cfg, tmp_path / "raw", tmp_path / "out", "fasseg6", 0, "raise", tmp_path)
     m = prepare_dataset("fs", cfg, tmp_path / "raw", tmp_path / "out", "fasseg6", 0, "skip", tmp_path)

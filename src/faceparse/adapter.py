@@ -30,5 +30,6 @@ def source_probs(model, images: np.ndarray, num_classes: int, device="cpu") -> n
     return np.concatenate(out)
 
 
-def adapter_spec(arch: str, source_classes: int, num_classes: int) -> ModelSpec:
-    return ModelSpec(arch=arch, encoder="", in_channels=3 + source_classes, num_classes=num_classes)
+def adapter_spec(arch: str, source_classes: int, num_classes: int, encoder: str = "") -> ModelSpec:
+    """The adapter reads the photo and the source model's K softmax channels: 3 + K inputs."""
+    return ModelSpec(arch=arch, encoder=encoder, in_channels=3 + source_classes, num_classes=num_classes)

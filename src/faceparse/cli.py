@@ -191,11 +191,41 @@ def _identity(command: str, args, predictor, **options) -> dict:
             "label_set": predictor.label_set, **options}
 
 
+def _key(photo: Path | str) -> str:
+    """A photo as a rerun recognises it: its resolved path, however the command named it."""
+    return str(Path(photo).resolve())
+
+
+def _done_photos(results) -> set[str]:
+    return {_key(photo) for photo in results.done}
+
+
+def _check_names_free(todo: list[tuple[Path, str]], results, out: Path) -> None:
+    """A photo still to do must not write over files an earlier run in the same --out wrote for
+    another photo (predict a/ then b/ into one folder, both holding 1.png)."""
+    owner = {row.get("labels"): row["photo"] for rows in results.done.values() for row in rows if row.get("labels")}
+    for photo, name in todo:
+        other = owner.get(f"{name}_labels.png")
+        if other is not None:
+            raise FaceparseError(f"{photo} would overwrite {out / name}_* written for {other} by an earlier run; give "
+                                 "another --out, or --restart to start over")
+
+
 def _stopped(err, done: int, total: int, where: Path) -> int:
     """The one message of a run stopped by a signal; exit status 128 + the signal's number."""
     print(f"faceparse: {err}: {done} of {total} photos done, kept in {where}. Run the same command again to "
           "continue (--restart starts over).", file=sys.stderr)
     return 130 if err.signal_name == "SIGINT" else 143
+
+
+def _write_image(path: Path, array: np.ndarray) -> None:
+    """Write an image whole or not at all: a kill mid-write leaves the previous file (or none)."""
+    import cv2
+
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # the suffix tells OpenCV the format
+    if not cv2.imwrite(str(tmp), array):
+        raise FaceparseDataError(path, "could not be written (is the folder writable, the disk full?)")
+    tmp.replace(path)
 
 
 def _segment_one(predictor, photo: Path, name: str, out: Path, confidence: bool) -> dict:
@@ -216,11 +246,11 @@ def _segment_one(predictor, photo: Path, name: str, out: Path, confidence: bool)
     if confidence:
         files["confidence"] = f"{name}_confidence.png"
     (out / name).parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out / files["labels"]), labels)
+    _write_image(out / files["labels"], labels)
     overlay = (0.55 * image + 0.45 * colourise(labels, predictor.label_set)).astype(np.uint8)
-    cv2.imwrite(str(out / files["overlay"]), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
+    _write_image(out / files["overlay"], cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
     if confidence:
-        cv2.imwrite(str(out / files["confidence"]), np.round(conf * 255).astype(np.uint8))
+        _write_image(out / files["confidence"], np.round(conf * 255).astype(np.uint8))
     n_faces = sum(f.face_found for f in faces)
     return {"photo": str(photo), "status": "ok" if n_faces else "no_face: segmented whole",
             "width": image.shape[1], "height": image.shape[0], "faces": n_faces,
@@ -244,7 +274,9 @@ def cmd_predict(args) -> int:
     results = ResultsFile(csv_path, _identity("predict", args, predictor, confidence=bool(args.confidence)),
                           restart=args.restart)
     (out / "classes.json").write_text(json.dumps(list(predictor.classes)) + "\n")
-    todo = [(photo, name) for photo, name in photos if str(photo) not in results.done]
+    done = _done_photos(results)
+    todo = [(photo, name) for photo, name in photos if _key(photo) not in done]
+    _check_names_free(todo, results, out)
     bar = tqdm(total=len(photos), initial=len(photos) - len(todo), desc="predict", unit="photo", dynamic_ncols=True)
     try:
         with interruptible():
@@ -253,11 +285,10 @@ def cmd_predict(args) -> int:
                 bar.update(1)
     except Interrupted as err:
         bar.close()
-        return _stopped(err, sum(str(p) in results.done for p, _ in photos), len(photos), csv_path)
+        return _stopped(err, sum(_key(p) in _done_photos(results) for p, _ in photos), len(photos), csv_path)
     bar.close()
-    given = {str(p) for p, _ in photos}
     table = pd.read_csv(csv_path, keep_default_na=False)
-    table = table[table["photo"].isin(given)]
+    table = table[table["photo"].map(_key).isin({_key(p) for p, _ in photos})]
     done = int((~table["status"].str.startswith("unreadable")).sum())
     print(f"{done} of {len(photos)} photos segmented -> {out} (label maps: class index per pixel, classes in "
           "classes.json; one row per photo in predictions.csv)")
@@ -283,7 +314,8 @@ def cmd_profile(args) -> int:
     params = ProfileParams(patch_size_fraction=args.patch_fraction, brow=args.fwhr_top)
     identity = _identity("profile", args, predictor, patch_fraction=args.patch_fraction, fwhr_top=args.fwhr_top)
     results = ResultsFile(out, identity, restart=args.restart, complete=rows_complete)
-    todo = [photo for photo in photos if str(photo) not in results.done]
+    done = _done_photos(results)
+    todo = [photo for photo in photos if _key(photo) not in done]
     bar = tqdm(total=len(photos), initial=len(photos) - len(todo), desc="profile", unit="photo", dynamic_ncols=True)
     try:
         with interruptible():
@@ -292,10 +324,10 @@ def cmd_profile(args) -> int:
                 bar.update(len(groups))
     except Interrupted as err:
         bar.close()
-        return _stopped(err, sum(str(p) in results.done for p in photos), len(photos), out)
+        return _stopped(err, sum(_key(p) in _done_photos(results) for p in photos), len(photos), out)
     bar.close()
     table = pd.read_csv(out, keep_default_na=False, dtype={"flags": str})
-    table = table[table["photo"].isin({str(p) for p in photos})]
+    table = table[table["photo"].map(_key).isin({_key(p) for p in photos})]
     faces = table["face_index"] >= 0
     print(f"{int(faces.sum())} faces from {table.loc[faces, 'photo'].nunique()} of {len(photos)} photos -> {out}")
     _tell_problems(table.loc[~faces, "flags"], {"unreadable": "could not be read", "no_face": "had no face found"},
@@ -389,6 +421,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (FaceparseError, ValueError) as err:
         print(f"faceparse {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # an unwritable --out, a full disk: the file and the reason, no traceback
+        print(f"faceparse {args.command}: error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

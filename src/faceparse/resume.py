@@ -37,15 +37,26 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+class _Stop:
+    """Where `interruptible` keeps a signal that arrived while a write was under way."""
+
+    writing = False
+    pending: str | None = None
+
+
 @contextmanager
 def _signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM wait until the block is done (SIGKILL cannot: see ResultsFile)."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    """A SIGINT or SIGTERM arriving inside the block is acted on when the block is done (Python runs
+    signal handlers in the main thread, between two bytecodes, so the flag is enough; SIGKILL cannot
+    be held: see ResultsFile)."""
+    _Stop.writing = True
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        _Stop.writing = False
+    if _Stop.pending is not None:
+        name, _Stop.pending = _Stop.pending, None
+        raise Interrupted(name)
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -67,6 +78,13 @@ def _csv_text(columns: list[str], rows: Iterable[Row], header: bool) -> str:
     return buf.getvalue()
 
 
+def write_rows(path: Path, rows: list[Row]) -> None:
+    """Write `rows` as one CSV at once, atomically, columns in order of first appearance, cells as
+    `cell` writes them (the format of the files `ResultsFile` keeps)."""
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    _write_atomically(Path(path), _csv_text(columns, rows, header=True))
+
+
 class Interrupted(Exception):
     """SIGINT (Ctrl-C) or SIGTERM arrived; every photo finished before it is written."""
 
@@ -77,18 +95,21 @@ class Interrupted(Exception):
 
 @contextmanager
 def interruptible() -> Iterator[None]:
-    """Turn SIGINT and SIGTERM into `Interrupted`, raised in the work between two writes (writes
-    hold both signals until they are done)."""
-    def on_term(signum, frame):
-        raise Interrupted("SIGTERM")
+    """Turn SIGINT and SIGTERM into `Interrupted`, raised in the work, never inside a write (one
+    that arrives during a write is raised when the write is done)."""
+    def on_signal(signum, frame):
+        name = signal.Signals(signum).name
+        if _Stop.writing:
+            _Stop.pending = name
+        else:
+            raise Interrupted(name)
 
-    previous = signal.signal(signal.SIGTERM, on_term)
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
-    except KeyboardInterrupt:
-        raise Interrupted("SIGINT") from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 class ResultsFile:
@@ -114,6 +135,8 @@ class ResultsFile:
         if self.path.exists() and not self.record.exists():
             raise FaceparseError(f"{self.path} exists and was not written by a run that can be continued; give "
                                  "--restart to overwrite it, or another --out")
+        if self.record.exists() and not self.path.exists():
+            self.record.unlink()  # a run stopped before its first row kept nothing to continue
         if self.record.exists():
             try:
                 stored = json.loads(self.record.read_text())
@@ -145,8 +168,8 @@ class ResultsFile:
         if len(kept) != len(groups) or (text and not text.endswith("\n")):
             self._rewrite()  # drop what a kill left half-written
 
-    def _rewrite(self) -> None:
-        rows = [r for g in self.done.values() for r in g]
+    def _rewrite(self, extra: list[Row] = ()) -> None:
+        rows = [r for g in self.done.values() for r in g] + list(extra)
         _write_atomically(self.path, _csv_text(self.columns, rows, header=True))
 
     def add(self, groups: list[list[Row]]) -> None:
@@ -155,15 +178,15 @@ class ResultsFile:
         if not rows:
             return
         new = [c for c in dict.fromkeys(k for r in rows for k in r) if c not in self.columns]
-        for g in groups:
-            self.done[str(g[0][self.key])] = g
         with _signals_held():
             if new or not self.path.exists():
                 # A column no earlier row had: the header changes, so the file is written anew (rare).
                 self.columns += new
-                self._rewrite()
-                return
-            with open(self.path, "a", newline="") as f:
-                f.write(_csv_text(self.columns, rows, header=False))
-                f.flush()
-                os.fsync(f.fileno())
+                self._rewrite(extra=rows)
+            else:
+                with open(self.path, "a", newline="") as f:
+                    f.write(_csv_text(self.columns, rows, header=False))
+                    f.flush()
+                    os.fsync(f.fileno())
+            for g in groups:  # done once on disk, not before
+                self.done[str(g[0][self.key])] = g

@@ -25,12 +25,18 @@ def profile_photos(predictor: Predictor, photos: list[Path], params: ProfilePara
                    batch_size: int = 8) -> pd.DataFrame:
     """One row per detected face (a row with flag `no_face` for a photo without one, `unreadable: ...`
     for a file that is not a readable image), in the order of `photos` (see `iter_profile`)."""
+    return pd.DataFrame(profile_rows(predictor, photos, params, batch_size))
+
+
+def profile_rows(predictor: Predictor, photos: list[Path], params: ProfileParams = ProfileParams(),
+                 batch_size: int = 8) -> list[dict]:
+    """The rows of `profile_photos` as dicts, with a progress bar (integers stay integers)."""
     rows = []
     with tqdm(total=len(photos), desc="profile", unit="photo", dynamic_ncols=True) as bar:
         for batch in iter_profile(predictor, photos, params, batch_size):
             rows += [row for group in batch for row in group]
             bar.update(len(batch))
-    return pd.DataFrame(rows)
+    return rows
 
 
 def iter_profile(predictor: Predictor, photos: list[Path], params: ProfileParams = ProfileParams(),
@@ -81,11 +87,11 @@ def rows_complete(rows: list[dict]) -> bool:
     return len(rows) == max(1, int(float(rows[0].get("n_faces") or 0)))
 
 
-def timed_profile(predictor: Predictor, photos: list[Path], params: ProfileParams) -> tuple[pd.DataFrame, float]:
-    """`profile_photos` and the seconds it took."""
+def timed_profile(predictor: Predictor, photos: list[Path], params: ProfileParams) -> tuple[list[dict], float]:
+    """`profile_rows` and the seconds it took."""
     t0 = time.perf_counter()
-    table = profile_photos(predictor, photos, params)
-    return table, time.perf_counter() - t0
+    rows = profile_rows(predictor, photos, params)
+    return rows, time.perf_counter() - t0
 
 
 def summarise(profile: pd.DataFrame) -> dict:

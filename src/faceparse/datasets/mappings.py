@@ -1,87 +1,10 @@
-"""The native label vocabularies of the real-photo datasets (Helen, LaPa, iBugMask, CelebAMask-HQ,
-mut1ny) and their mapping tables onto the study's sets and each other; registered on import (by
-`faceparse.datasets`). Data, not code paths: a new dataset's vocabulary is a new entry here."""
+"""Mapping tables between the datasets' native vocabularies (`faceparse.labels`) and onto the study's
+sets, registered on import (by `faceparse.datasets`). Data, not code paths: a table per pair, class
+by class, None where no honest mapping exists (the pixel becomes 255)."""
 
 from __future__ import annotations
 
-from faceparse.labels import LabelSet, register_label_set, register_mapping
-
-# --- real-photo datasets ------------------------------------------------------------------------
-#
-# Which side "left" means. No release states it in its documentation, so the conventions below
-# rest on how the labels were made and on how other code reads them:
-# - LaPa's maps were drawn from its 106-point landmarks, whose first eyebrow and eye contours lie
-#   on the image's left; FaRL's face parsers (facer) rename LaPa's "left eyebrow" (2) to their
-#   subject-sided "rb", and CelebAMask-HQ's l_brow / l_eye / l_ear to "rb" / "re" / "rr" too. So
-#   LaPa's "left" and CelebAMask-HQ's "l_" are the same physical side: the viewer's left ("image").
-# - Helen (Smith et al. 2013) was rasterised from the Helen landmark contours in the same way, and
-#   iBugMask copies Helen's class list and protocol: taken as "image" as well.
-# A one-photo check settles it for a new download: on a frontal face, a class named left sits in
-# the image's left half under "image" and in its right half under "subject".
-# Mapping tables between sided sets pair classes on the same physical side (tests/test_labels.py
-# checks this against `side`), so a wrong guess here would need only the `side` and table fixes.
-
-# The three 11-class vocabularies share names and order; what "skin" covers differs (see each
-# description), which is why they are separate sets.
-_ELEVEN = ("background", "skin", "left_brow", "right_brow", "left_eye", "right_eye", "nose",
-           "upper_lip", "inner_mouth", "lower_lip", "hair")
-_ELEVEN_PAIRS = (("left_brow", "right_brow"), ("left_eye", "right_eye"))
-
-HELEN11 = register_label_set(LabelSet(
-    name="helen11",
-    classes=_ELEVEN,
-    side="image",
-    flip_pairs=_ELEVEN_PAIRS,
-    description="Helen relabelled by Smith et al. (CVPR 2013), lbl00..lbl10: face skin excludes ears "
-    "and neck (both are background); beards are not a class.",
-))
-
-LAPA11 = register_label_set(LabelSet(
-    name="lapa11",
-    classes=_ELEVEN,
-    side="image",
-    flip_pairs=_ELEVEN_PAIRS,
-    description="LaPa (Liu et al., AAAI 2020): skin covers the face and the ears (FaRL names the class "
-    "face_lr_rr); the neck is background.",
-))
-
-# Same class order as Helen, but iBugMask's skin is "face and scalp" and its 11-class maps do not
-# say where ears and neck went, so mapping tables treat those differently from Helen's.
-IBUGMASK11 = register_label_set(LabelSet(
-    name="ibugmask11",
-    classes=_ELEVEN,
-    side="image",
-    flip_pairs=_ELEVEN_PAIRS,
-    description="iBugMask (Lin et al. 2021), 11-class maps: Helen's class order; skin includes face "
-    "and scalp.",
-))
-
-# Index = position in the official g_mask.py part order + 1, so later parts overwrite earlier ones
-# in that order when the part files are merged. "mouth" is the inner mouth (between the lips);
-# "l_lip" is the lower lip, not a left one.
-CELEBAMASK19 = register_label_set(LabelSet(
-    name="celebamask19",
-    classes=("background", "skin", "nose", "eye_g", "l_eye", "r_eye", "l_brow", "r_brow", "l_ear",
-             "r_ear", "mouth", "u_lip", "l_lip", "hair", "hat", "ear_r", "neck_l", "neck", "cloth"),
-    side="image",
-    flip_pairs=(("l_eye", "r_eye"), ("l_brow", "r_brow"), ("l_ear", "r_ear")),
-    colors=((0, 0, 0), (204, 0, 0), (76, 153, 0), (204, 204, 0), (51, 51, 255), (204, 0, 204),
-            (0, 255, 255), (255, 204, 204), (102, 51, 0), (255, 0, 0), (102, 204, 0), (255, 255, 0),
-            (0, 0, 153), (0, 0, 204), (255, 51, 153), (0, 204, 204), (0, 51, 0), (255, 153, 51),
-            (0, 204, 0)),
-    description="CelebAMask-HQ (Lee et al., CVPR 2020); colours are the official g_color.py palette. "
-    "eye_g = glasses, ear_r = earring, neck_l = necklace.",
-))
-
-MUT1NY11 = register_label_set(LabelSet(
-    name="mut1ny11",
-    classes=("background", "lips", "eyes", "nose", "skin", "hair", "ears", "eyebrows", "teeth",
-             "facial_hair", "glasses"),
-    colors=((0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255), (128, 128, 128), (255, 255, 0),
-            (0, 255, 255), (255, 0, 255), (255, 255, 255), (255, 192, 192), (0, 128, 128)),
-    description="Mut1ny face/head segmentation: RGB colour masks, no left/right distinction; "
-    "glasses include sunglasses.",
-))
+from faceparse.labels import get_label_set, register_mapping
 
 # --- mapping tables -----------------------------------------------------------------------------
 #
@@ -173,7 +96,7 @@ register_mapping("mut1ny11", "fasseg6", {
 for _source in ("helen11", "lapa11", "ibugmask11"):
     for _target in ("helen11", "lapa11", "ibugmask11"):
         if _source != _target:
-            register_mapping(_source, _target, {name: name for name in _ELEVEN})
+            register_mapping(_source, _target, {name: name for name in get_label_set(_source).classes})
 
 # mut1ny has no left/right and no upper/lower lip, so those classes cannot be split honestly.
 _MUT1NY_TO_ELEVEN = {
