@@ -285,7 +285,8 @@ def cmd_predict(args) -> int:
                 bar.update(1)
     except Interrupted as err:
         bar.close()
-        return _stopped(err, sum(_key(p) in _done_photos(results) for p, _ in photos), len(photos), csv_path)
+        done = _done_photos(results)
+        return _stopped(err, sum(_key(p) in done for p, _ in photos), len(photos), csv_path)
     bar.close()
     table = pd.read_csv(csv_path, keep_default_na=False)
     table = table[table["photo"].map(_key).isin({_key(p) for p, _ in photos})]
@@ -324,7 +325,8 @@ def cmd_profile(args) -> int:
                 bar.update(len(groups))
     except Interrupted as err:
         bar.close()
-        return _stopped(err, sum(_key(p) in _done_photos(results) for p in photos), len(photos), out)
+        done = _done_photos(results)
+        return _stopped(err, sum(_key(p) in done for p in photos), len(photos), out)
     bar.close()
     table = pd.read_csv(out, keep_default_na=False, dtype={"flags": str})
     table = table[table["photo"].map(_key).isin({_key(p) for p in photos})]
