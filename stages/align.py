@@ -10,6 +10,7 @@ import pandas as pd
 from stages._common import ROOT, arguments, get, parse, setup
 
 from faceparse.align import AlignParams, align_manifest
+from faceparse.detect import FaceFinder
 from faceparse.prepare import PrepareParams
 
 
@@ -21,7 +22,7 @@ def main() -> None:
     manifest = pd.read_csv(args.prepared_path / "manifest.csv", keep_default_na=False)
     out = args.aligned_path
     shutil.rmtree(out, ignore_errors=True)
-    aligned = align_manifest(manifest, p, ROOT, out, formats)
+    aligned = align_manifest(manifest, p, FaceFinder(p), ROOT, out, formats)
     aligned.to_csv(out / "manifest.csv", index=False)
 
 

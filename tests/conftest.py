@@ -35,14 +35,15 @@ def mirror() -> Path:
 @pytest.fixture(scope="session")
 def model(tmp_path_factory, mirror) -> Path:
     """A small model trained for a few steps on aligned FASSEG crops: weak, but a real model."""
-    from faceparse.align import AlignParams, HaarFaceFinder, align_sample, warp_image, warp_mask
+    from faceparse.align import AlignParams, align_sample, warp_image, warp_mask
+    from faceparse.detect import FaceFinder
     from faceparse.datasets import get_reader, read_image
     from faceparse.train import TrainData, TrainParams, train
 
     reader = get_reader("fasseg", versions=("V2",))
     samples = [s for s in reader.samples(mirror / "fasseg") if s.split == "train"][:6]
     params = AlignParams(size=64)
-    finder = HaarFaceFinder(params)
+    finder = FaceFinder(params)
     images, masks = [], []
     for s in samples:
         image = read_image(s.image)

@@ -157,13 +157,14 @@ def test_evaluate_projects_a_model_whose_classes_the_truth_cannot_take(mirror, t
     """A FaceSynthetics-class model on FASSEG: FASSEG's labels cannot be split into 19 classes, so
     evaluate scores in fasseg6, the model's classes summed onto them; predict with --label-set fasseg6
     gives the maps to count against."""
-    from faceparse.align import AlignParams, HaarFaceFinder, align_sample, warp_image, warp_mask
+    from faceparse.align import AlignParams, align_sample, warp_image, warp_mask
+    from faceparse.detect import FaceFinder
     from faceparse.datasets import get_reader, read_image
 
     reader = get_reader("fasseg", versions=("V2",))
     samples = [s for s in reader.samples(mirror / "fasseg") if s.split == "train"][:4]
     params = AlignParams(size=64)
-    finder = HaarFaceFinder(params)
+    finder = FaceFinder(params)
     to19 = np.full(256, 255, np.uint8)  # 255 (outside the photo) stays ignored
     to19[:6] = [0, 1, 13, 3, 2, 10]     # background, skin, hair, eyes, nose, mouth in facesynthetics19
     images, masks = [], []

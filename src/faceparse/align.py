@@ -1,5 +1,6 @@
-"""Find a face and map it onto the model's square input: dataset landmarks where they exist, else
-OpenCV Haar cascades (frontal, then profile either way) with the eye line levelled.
+"""Map a face onto the model's square input: from dataset landmarks where they exist, else from a
+detector's five points (YuNet, see `faceparse.detect`) fitted to a fixed template by a similarity
+transform, else from a detector's box (Haar cascades) with the eye line levelled.
 
 Every aligned sample keeps its 2x3 affine `M` (original pixel -> aligned pixel), so a prediction made
 on the aligned crop is warped back onto the original photo with `unwarp_probs` and scored there.
@@ -10,10 +11,10 @@ training never decodes or resizes a photo again.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 import cv2
@@ -32,9 +33,12 @@ class Alignment:
     """Where the face is and the affine that crops it; `matrix` maps original -> aligned pixels."""
 
     matrix: np.ndarray          # (2, 3) float64
-    method: str                 # "landmarks", "haar_frontal", "haar_profile", or "none" (no face found)
+    method: str                 # "landmarks", "yunet", "haar_frontal", "haar_profile", or "none" (no face found)
     box: tuple[float, float, float, float]  # face box (x, y, w, h) in original pixels
     angle: float                # eye-line angle in degrees that was levelled
+    score: float = math.nan     # the detector's confidence (YuNet's; NaN for Haar and landmarks)
+    # The five points (x, y) in original pixels, in the order of POINT_NAMES; None when not known.
+    points: tuple[tuple[float, float], ...] | None = None
 
     @property
     def face_found(self) -> bool:
@@ -61,12 +65,30 @@ class AlignParams:
     scale: float = 1.8         # crop side / face-box side (a Haar box spans brow to chin)
     shift: float = 0.05        # crop centre moved up by this fraction of the box (room for hair)
     level_eyes: bool = True
-    max_angle: float = 30.0    # larger eye-line angles are taken as detector mistakes and ignored
+    max_angle: float = 30.0    # larger Haar eye-line angles are taken as detector mistakes and ignored
+    detector: str = "yunet"    # yunet (five points) | haar (boxes); the other is the fallback
+    min_score: float = 0.5     # YuNet faces scoring lower are not faces
+
+
+# The five points every alignment records, in YuNet's order (the person's right eye is image-left).
+POINT_NAMES = ("right_eye", "left_eye", "nose", "right_mouth", "left_mouth")
+
+# Where YuNet puts the five points in a Haar frontal face box, in box sides from the box centre
+# (x right, y down): the mean over FASSEG V2 train, made left-right symmetric. Fitting a face's
+# points to it gives the crop a Haar box with its eye line levelled would give, so `scale` and
+# `shift` mean the same for either detector.
+FIVE_POINT_TEMPLATE = np.array([(-0.204, -0.118), (0.204, -0.118), (0.0, 0.120), (-0.175, 0.320), (0.175, 0.320)])
+
+# A turned head's five points lie on its face, off the centre of the head: on FASSEG V3 train the head's
+# centre in the crop sat -2.85 times the nose's offset from the eye and mouth corners' mean, both in
+# crop sides (r = -0.99 over poses -90..+90), so the crop is moved that far back towards the skull.
+YAW_SHIFT = 2.85
 
 
 def align_from_landmarks(points: np.ndarray, params: AlignParams) -> Alignment:
     """Alignment from iBUG-68 landmarks (`(68+, 2)` float, x y); eyes are points 36-41 and 42-47."""
     pts = np.asarray(points, dtype=np.float64)[:68]
+    five = five_points_from_ibug68(pts)
     x0, y0 = pts.min(axis=0)
     x1, y1 = pts.max(axis=0)
     # The 68 points span brow to chin; a frontal Haar box on the same face is about 1.2 times wider
@@ -76,12 +98,25 @@ def align_from_landmarks(points: np.ndarray, params: AlignParams) -> Alignment:
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 - 0.2 * (y1 - y0)
     angle = 0.0
     if params.level_eyes:
-        left, right = pts[36:42].mean(axis=0), pts[42:48].mean(axis=0)
-        angle = _eye_angle(left, right, params.max_angle)
-    return _make(cx, cy, side, angle, "landmarks", (x0, y0, x1 - x0, y1 - y0), params)
+        angle = eye_angle(five[0], five[1], params.max_angle)
+    a = _make(cx, cy, side, angle, "landmarks", (x0, y0, x1 - x0, y1 - y0), params)
+    return dataclasses.replace(a, points=_as_points(five))
 
 
-def _eye_angle(a: np.ndarray, b: np.ndarray, max_angle: float) -> float:
+def five_points_from_ibug68(points: np.ndarray) -> np.ndarray:
+    """`(5, 2)` eye centres (means of the eye contours 36-41 and 42-47), nose tip (30) and mouth
+    corners (48, 54) of iBUG-68 landmarks, in `POINT_NAMES` order."""
+    pts = np.asarray(points, dtype=np.float64)
+    return np.stack([pts[36:42].mean(0), pts[42:48].mean(0), pts[30], pts[48], pts[54]])
+
+
+def _as_points(points: np.ndarray) -> tuple[tuple[float, float], ...]:
+    return tuple((float(x), float(y)) for x, y in np.asarray(points, dtype=np.float64).reshape(-1, 2))
+
+
+def eye_angle(a: np.ndarray, b: np.ndarray, max_angle: float) -> float:
+    """Degrees of the line from the image-left to the image-right of two eye centres (y down); 0
+    when steeper than `max_angle`."""
     (ax, ay), (bx, by) = sorted([tuple(a), tuple(b)])
     angle = math.degrees(math.atan2(by - ay, bx - ax))
     return angle if abs(angle) <= max_angle else 0.0
@@ -93,76 +128,55 @@ def _make(cx: float, cy: float, side: float, angle: float, method: str, box, par
     return Alignment(matrix=m, method=method, box=tuple(float(v) for v in box), angle=float(angle))
 
 
+def align_from_box(box: tuple[float, float, float, float], angle: float, method: str,
+                   params: AlignParams) -> Alignment:
+    """Alignment from a detector's face box `(x, y, w, h)` and the eye-line angle to level."""
+    x, y, w, h = box
+    return _make(x + w / 2, y + h / 2, max(w, h), angle, method, (x, y, w, h), params)
+
+
+def similarity(src: np.ndarray, dst: np.ndarray, rotate: bool = True) -> np.ndarray:
+    """`(2, 3)` least-squares similarity (scale, rotation, translation) taking points `src` onto
+    `dst` (Umeyama 1991); scale and translation only when `rotate` is False."""
+    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    ms, md = src.mean(0), dst.mean(0)
+    s, d = src - ms, dst - md
+    var = (s ** 2).sum()
+    if rotate:
+        u, sig, vt = np.linalg.svd(d.T @ s)
+        sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
+        r = u @ sign @ vt
+        c = float((sig * np.diag(sign)).sum() / var)
+    else:
+        r = np.eye(2)
+        c = float((s * d).sum() / var)
+    m = np.empty((2, 3))
+    m[:, :2] = c * r
+    m[:, 2] = md - c * r @ ms
+    return m
+
+
+def align_from_points(points: np.ndarray, params: AlignParams, method: str,
+                      box: tuple[float, float, float, float], score: float = math.nan) -> Alignment:
+    """Alignment from five points (`POINT_NAMES` order, photo pixels) fitted to `FIVE_POINT_TEMPLATE`
+    placed in the crop as `scale` and `shift` place a face box, then moved sideways by `YAW_SHIFT`
+    for a turned head; the eye line is levelled when `level_eyes` (else the fit neither rotates)."""
+    unit = params.size / params.scale          # crop pixels per face-box side
+    template = params.size / 2 + (FIVE_POINT_TEMPLATE + (0.0, params.shift)) * unit
+    m = similarity(points, template, rotate=params.level_eyes)
+    fitted = np.asarray(points, np.float64) @ m[:, :2].T + m[:, 2]
+    nose_offset = fitted[2, 0] - fitted[[0, 1, 3, 4], 0].mean()
+    m[0, 2] += YAW_SHIFT * nose_offset
+    angle = math.degrees(math.atan2(m[0, 1], m[0, 0]))
+    return Alignment(matrix=m, method=method, box=tuple(float(v) for v in box), angle=float(angle),
+                     score=float(score), points=_as_points(points))
+
+
 def align_whole_image(shape: tuple[int, int], params: AlignParams) -> Alignment:
     """No face found: the whole photo, letter-boxed into the square, so it can still be segmented."""
     h, w = shape[:2]
     m = crop_matrix((w / 2, h / 2), max(h, w), 0.0, params.size)
     return Alignment(matrix=m, method="none", box=(0.0, 0.0, float(w), float(h)), angle=0.0)
-
-
-class HaarFaceFinder:
-    """OpenCV Haar cascades: frontal first, then profile (and its mirror for the other side)."""
-
-    def __init__(self, params: AlignParams, max_side: int = 640) -> None:
-        self.params = params
-        self.max_side = max_side
-
-    @cached_property
-    def _cascades(self) -> dict[str, cv2.CascadeClassifier]:
-        out = {}
-        for key, fname in (("frontal", "haarcascade_frontalface_default.xml"),
-                           ("frontal_alt", "haarcascade_frontalface_alt2.xml"),
-                           ("profile", "haarcascade_profileface.xml"),
-                           ("eye", "haarcascade_eye.xml")):
-            c = cv2.CascadeClassifier(cv2.data.haarcascades + fname)
-            if c.empty():
-                raise RuntimeError(f"OpenCV Haar cascade {fname} missing from {cv2.data.haarcascades}")
-            out[key] = c
-        return out
-
-    def find(self, image: np.ndarray) -> list[Alignment]:
-        """All faces in a `(H, W, 3) uint8` RGB photo, largest first (empty if none)."""
-        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        f = min(1.0, self.max_side / max(gray.shape))
-        small = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else gray
-        small = cv2.equalizeHist(small)
-        min_size = max(24, int(0.2 * min(small.shape)))
-        for method, boxes in self._detections(small, min_size):
-            if len(boxes):
-                boxes = sorted(boxes, key=lambda b: -b[2] * b[3])
-                return [self._align(gray, np.asarray(b, dtype=np.float64) / f, method) for b in boxes]
-        return []
-
-    def _detections(self, small: np.ndarray, min_size: int):
-        c = self._cascades
-        kw = dict(scaleFactor=1.1, minNeighbors=5, minSize=(min_size, min_size))
-        yield "haar_frontal", list(c["frontal"].detectMultiScale(small, **kw))
-        yield "haar_frontal", list(c["frontal_alt"].detectMultiScale(small, **kw))
-        prof = list(c["profile"].detectMultiScale(small, **kw))
-        w = small.shape[1]
-        for x, y, bw, bh in c["profile"].detectMultiScale(np.ascontiguousarray(small[:, ::-1]), **kw):
-            prof.append((w - x - bw, y, bw, bh))
-        yield "haar_profile", prof
-
-    def _align(self, gray: np.ndarray, box: np.ndarray, method: str) -> Alignment:
-        x, y, w, h = box
-        angle = self._eye_line(gray, box) if (self.params.level_eyes and method == "haar_frontal") else 0.0
-        return _make(x + w / 2, y + h / 2, max(w, h), angle, method, (x, y, w, h), self.params)
-
-    def _eye_line(self, gray: np.ndarray, box: np.ndarray) -> float:
-        x, y, w, h = (int(round(v)) for v in box)
-        top = gray[max(y, 0): max(y, 0) + h // 2, max(x, 0): max(x, 0) + w]
-        if top.size == 0:
-            return 0.0
-        eyes = self._cascades["eye"].detectMultiScale(top, scaleFactor=1.1, minNeighbors=5,
-                                                      minSize=(max(8, w // 10), max(8, w // 10)))
-        if len(eyes) < 2:
-            return 0.0
-        eyes = sorted(eyes, key=lambda e: -e[2] * e[3])[:2]
-        centres = [np.array([ex + ew / 2, ey + eh / 2]) for ex, ey, ew, eh in eyes]
-        if abs(centres[0][0] - centres[1][0]) < w * 0.2:  # both detections on one eye
-            return 0.0
-        return _eye_angle(centres[0], centres[1], self.params.max_angle)
 
 
 def warp_image(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
@@ -197,9 +211,17 @@ def unwarp_probs(probs: np.ndarray, matrix: np.ndarray, shape: tuple[int, int], 
     return out.transpose(2, 0, 1)
 
 
-def align_sample(image: np.ndarray, landmarks: np.ndarray | None, finder: HaarFaceFinder,
-                 params: AlignParams) -> Alignment:
-    """Landmarks when given, else the largest Haar face, else the whole photo (recorded as "none")."""
+def crop_coverage(matrix: np.ndarray, size: int, shape: tuple[int, int]) -> np.ndarray:
+    """`(H, W) float32`: how much of each photo pixel the `size`-pixel crop taken by `matrix` covers
+    (1 inside, 0 outside, in between along its edge)."""
+    h, w = shape[:2]
+    return cv2.warpAffine(np.ones((size, size), np.float32), matrix, (w, h),
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0.0)
+
+
+def align_sample(image: np.ndarray, landmarks: np.ndarray | None, finder, params: AlignParams) -> Alignment:
+    """Landmarks when given, else the largest face `finder` (a `faceparse.detect.FaceFinder`) finds,
+    else the whole photo (recorded as "none")."""
     if landmarks is not None:
         return align_from_landmarks(landmarks, params)
     faces = finder.find(image)
@@ -208,12 +230,23 @@ def align_sample(image: np.ndarray, landmarks: np.ndarray | None, finder: HaarFa
 
 # --- the align stage: every prepared photo of a manifest, cached as crops (see faceparse.crops) ---
 
-def align_manifest(manifest: pd.DataFrame, params: AlignParams, repo_root: Path, out_dir: Path,
+def alignment_columns(a: Alignment) -> dict:
+    """The manifest, predictions.csv and profile CSV columns recording how a face was found: the
+    method, its box, levelled angle, detector score and five points (NaN where not known)."""
+    pts = a.points or ((math.nan, math.nan),) * len(POINT_NAMES)
+    row = {"align_method": a.method, "box_x": a.box[0], "box_y": a.box[1], "box_w": a.box[2], "box_h": a.box[3],
+           "angle": a.angle, "detector_score": a.score}
+    for name, (x, y) in zip(POINT_NAMES, pts):
+        row[f"{name}_x"], row[f"{name}_y"] = x, y
+    return row
+
+
+def align_manifest(manifest: pd.DataFrame, params: AlignParams, finder, repo_root: Path, out_dir: Path,
                    formats: dict[str, str]) -> pd.DataFrame:
     """Write `out_dir/<dataset>.npz` (images, labels, native_labels, affines) and return the manifest
-    with the alignment of every sample (`index` is the row in its dataset's arrays; -1 if skipped)."""
+    with the alignment of every sample (`index` is the row in its dataset's arrays; -1 if skipped).
+    `finder`: the `faceparse.detect.FaceFinder` for photos without landmarks."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    finder = HaarFaceFinder(params)
     rows = []
     for dataset, group in manifest.groupby("dataset", sort=True):
         reader = get_reader(formats[dataset])
@@ -235,9 +268,7 @@ def align_manifest(manifest: pd.DataFrame, params: AlignParams, repo_root: Path,
             labels[i] = warp_mask(read_index_mask(repo_root / r["label"]), a.matrix, s)
             native[i] = warp_mask(read_index_mask(repo_root / r["native_label"]), a.matrix, s)
             affines[i] = a.matrix
-            rows.append({**r.to_dict(), "index": i, "align_method": a.method, "face_found": a.face_found,
-                         "box_x": a.box[0], "box_y": a.box[1], "box_w": a.box[2], "box_h": a.box[3],
-                         "angle": a.angle})
+            rows.append({**r.to_dict(), "index": i, **alignment_columns(a), "face_found": a.face_found})
         for _, r in group[group["status"] != "ok"].iterrows():
             rows.append({**r.to_dict(), "index": -1, "align_method": "skipped", "face_found": False})
         tmp = out_dir / f"{dataset}.tmp.npz"

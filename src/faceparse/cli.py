@@ -232,6 +232,7 @@ def _segment_one(predictor, photo: Path, name: str, out: Path, confidence: bool)
     """Segment one photo, write its files, and return its row of predictions.csv."""
     import cv2
 
+    from faceparse.align import alignment_columns
     from faceparse.datasets import read_image
     from faceparse.plots import colourise
     from faceparse.predict import segment_photo
@@ -254,7 +255,7 @@ def _segment_one(predictor, photo: Path, name: str, out: Path, confidence: bool)
     n_faces = sum(f.face_found for f in faces)
     return {"photo": str(photo), "status": "ok" if n_faces else "no_face: segmented whole",
             "width": image.shape[1], "height": image.shape[0], "faces": n_faces,
-            "align_method": faces[0].method, "mean_confidence": float(conf.mean()), **files}
+            "mean_confidence": float(conf.mean()), **files, **alignment_columns(faces[0])}
 
 
 def cmd_predict(args) -> int:

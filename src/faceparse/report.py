@@ -49,8 +49,7 @@ def build_sections(metrics_dir: Path, params: dict) -> list[tuple[str, str, Any]
                              "mean F1 95% CI": _fmt(s.get("mean_f1_ci95")), "mean IoU": _fmt(s.get("mean_iou")),
                              "mean F1 (no bg)": _fmt(s.get("mean_f1_fg"))})
         out.append(("text", "Scores", "One confusion matrix over each whole split, at each photo's "
-                    "original resolution (predictions warped back through the stored alignment; where a detector's "
-                    "crop cut the face, the whole photo's prediction fills in outside the crop); the interval "
+                    "original resolution (predictions warped back through the stored alignment); the interval "
                     "is a seeded bootstrap over photos. `synthetic` is scored through the FaceSynthetics-to-FASSEG "
                     "label table; `synthetic+adapter` through the learned label adapter. A validation split "
                     "chose each model's best epoch: its scores show pose coverage, not held-out accuracy."))
@@ -88,6 +87,27 @@ def build_sections(metrics_dir: Path, params: dict) -> list[tuple[str, str, Any]
         if pose:
             out.append(("table", f"Validation mean F1 per head pose ({path.stem.removeprefix('train_')})",
                         _table([{p: _fmt(v) for p, v in pose.items()}])))
+    detector = _load(metrics_dir / "detector.json")
+    if detector:
+        out.append(("text", "Finding the face", "Photos in which each detector found a face (YuNet is the default, "
+                    "Haar cascades the fallback), and YuNet's five points against FaceSynthetics' own landmarks, as "
+                    "mean error over the inter-ocular distance. Figures in metrics/detector.json."))
+        groups = sorted({g for name in ("yunet", "haar") for g in detector.get(name, {})})
+        out.append(("table", "Faces found", _table([{"detector": name, **{g: f"{c['found']} / {c['photos']}"
+                                                                         for g, c in detector[name].items()}}
+                                                    for name in ("yunet", "haar") if name in detector]).reindex(
+                    columns=["detector", *groups])))
+        err = detector.get("yunet_landmark_error")
+        if err:
+            out.append(("table", "YuNet's five points against FaceSynthetics landmarks (error / inter-ocular distance)",
+                        _table([{"photos": err["photos"], "mean": _fmt(err["mean_nme"], 3),
+                                 "median": _fmt(err["median_nme"], 3), "share under 0.1": _fmt(err["share_under_0.1"], 2),
+                                 **{k.replace("_", " "): _fmt(v, 3) for k, v in err["per_point"].items()}}])))
+        cover = detector.get("head_in_crop")
+        if cover:
+            out.append(("table", "Share of the true head inside the crop, FASSEG, mean (worst photo) per pose",
+                        _table([{"detector": name, **{pose: f"{c['mean']:.3f} ({c['worst']:.3f})" for pose, c in by_pose.items()}}
+                                for name, by_pose in cover.items()])))
     profile = _load(metrics_dir / "profile.json")
     if profile:
         out.append(("text", "Skin colour and face geometry", "Measured on the London face set (neutral and smiling "
@@ -114,8 +134,8 @@ def model_card(params: dict, metrics_dir: Path) -> str:
         f"{main.get('encoder')}, weights {main.get('weights')}, input {params.get('align', {}).get('size')} px, "
         f"{main.get('epochs')} epochs, loss {main.get('loss')}. **Test protocol**: FASSEG V2 Test (50 photos), scored at "
         "original resolution. **Known limitations**: small training sets (about 200 real faces, 100 synthetic); FASSEG's "
-        "photos are studio portraits, mostly of light-skinned adults; faces not found by the detector are segmented "
-        "from the whole photo. **Licences**: FASSEG is a public research dataset (cite Khan et al. 2015, 2017); "
+        "photos are studio portraits, mostly of light-skinned adults; faces are found by YuNet (Haar cascades when it finds "
+        "none) and a photo with no face found is segmented whole. **Licences**: FASSEG is a public research dataset (cite Khan et al. 2015, 2017); "
         "FaceSynthetics is for non-commercial research only (Research Use of Data Agreement v1.0, cite Wood et al. "
         "2021); the London set is CC BY 4.0 (DeBruine & Jones 2017). Models trained on them inherit these terms."
     )

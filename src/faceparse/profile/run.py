@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from faceparse.align import warp_image
+from faceparse.align import alignment_columns, warp_image
 from faceparse.datasets import read_image
 from faceparse.errors import FaceparseConfigError, FaceparseDataError
 from faceparse.labels import FASSEG6
@@ -72,8 +72,7 @@ def iter_profile(predictor: Predictor, photos: list[Path], params: ProfileParams
                 labels, confidence = full.argmax(0).astype(np.uint8), full.max(0)
                 flags = ["several_faces"] if n > 1 else []
                 row = {"photo": str(photo), "face_index": i, "n_faces": n, "width": image.shape[1],
-                       "height": image.shape[0], "box_x": face.box[0], "box_y": face.box[1], "box_w": face.box[2],
-                       "box_h": face.box[3], "align_method": face.method}
+                       "height": image.shape[0], **alignment_columns(face)}
                 measured = profile_face(image, labels, confidence, None, params)
                 own_flags = [f for key in ("skin_flags", "fwhr_flags") for f in str(measured.get(key, "")).split(";") if f]
                 row.update(measured)

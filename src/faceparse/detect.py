@@ -1,0 +1,315 @@
+"""Face detectors, each turning a photo into the `Alignment` of every face in it, largest first.
+
+YuNet (OpenCV's `cv2.FaceDetectorYN`, a 232 kB ONNX network) is the default: it gives a box, a score
+and five landmarks (eye centres, nose tip, mouth corners) per face, and the face is aligned by those
+five points (`align.align_from_points`). OpenCV's Haar cascades stay as the named alternative
+(`align.detector: haar`) and as the fallback when YuNet finds nothing.
+
+The YuNet file is resolved like the ImageNet weights: never fetched from a hub at run time, but
+found in the data mirror (`$FACEPARSE_MIRROR/face_detection_yunet/`), else in the user cache, where
+it is downloaded once from the OpenCV model zoo; either way it must match the sha256 pinned here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from faceparse.align import Alignment, AlignParams, align_from_box, align_from_points, eye_angle
+from faceparse.checksums import sha256_of
+from faceparse.errors import FaceparseConfigError, FaceparseDataError
+
+log = logging.getLogger(__name__)
+
+DETECTORS = ("yunet", "haar")
+
+
+@dataclass(frozen=True)
+class DetectorFile:
+    folder: str          # its folder in the data mirror
+    filename: str
+    sha256: str
+    size: int
+    url: str             # the publisher's URL, for users without the mirror
+
+
+YUNET = DetectorFile(
+    folder="face_detection_yunet",
+    filename="face_detection_yunet_2023mar.onnx",
+    sha256="8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+    size=232_589,
+    url="https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx",
+)
+
+
+def cache_dir() -> Path:
+    """Where downloaded model files are kept: `$XDG_CACHE_HOME/faceparse` (default ~/.cache/faceparse)."""
+    base = os.environ.get("XDG_CACHE_HOME", "").strip() or Path.home() / ".cache"
+    return Path(base) / "faceparse"
+
+
+def resolve_detector_file(known: DetectorFile = YUNET, download: bool = True) -> Path:
+    """The verified local copy of a detector file: from the mirror, else the cache (downloading it
+    there when missing). A missing or altered file is one `FaceparseDataError` naming both places."""
+    from faceparse.mirror import mirror_from_env
+
+    mirror = mirror_from_env()
+    cached = cache_dir() / known.filename
+    places = ([mirror / known.folder / known.filename] if mirror else []) + [cached]
+    for path in places:
+        if path.is_file():
+            found = sha256_of(path)
+            if found != known.sha256:
+                raise FaceparseDataError(path, f"sha256 {found} does not match the known {known.sha256} of "
+                                         f"{known.filename}; replace it with the file from {known.url}")
+            return path
+    where = " or ".join(str(p) for p in places)
+    if download:
+        problem = _download(known, cached)
+        if problem is None:
+            return cached
+    else:
+        problem = "downloads are off"
+    raise FaceparseDataError(known.filename, f"not found in {where}, and it could not be downloaded from "
+                             f"{known.url} ({problem}); put the file in one of those places or set "
+                             "FACEPARSE_MIRROR to the folder holding face_detection_yunet/")
+
+
+def _download(known: DetectorFile, dest: Path) -> str | None:
+    """Download `known` to `dest` and check it; the problem in words, or None when it worked."""
+    from faceparse.download import _NetworkError, download_file
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    log.info("downloading %s from %s", known.filename, known.url)
+    try:
+        sha, size = download_file(known.url, part)
+    except (_NetworkError, OSError) as err:
+        return str(err)
+    if sha != known.sha256:
+        part.unlink(missing_ok=True)
+        return f"the download's sha256 {sha} ({size} bytes) is not the known {known.sha256}"
+    part.replace(dest)
+    return None
+
+
+class YuNetFaceFinder:
+    """YuNet faces scoring at least `params.min_score`, largest first, aligned by their five points.
+
+    Photos are shrunk to at most `max_side` pixels for detection (YuNet's own input size is 640);
+    boxes and points are scaled back to the photo's pixels.
+    """
+
+    method = "yunet"
+
+    def __init__(self, params: AlignParams, max_side: int = 640, model: Path | None = None) -> None:
+        self.params = params
+        self.max_side = max_side
+        self.model = Path(model) if model is not None else resolve_detector_file(YUNET)
+
+    @cached_property
+    def _net(self) -> cv2.FaceDetectorYN:
+        try:
+            return cv2.FaceDetectorYN.create(str(self.model), "", (320, 320), float(self.params.min_score), 0.3, 5000)
+        except cv2.error as err:
+            raise FaceparseDataError(self.model, f"OpenCV cannot load it as a YuNet model ({err.msg.strip()})") from None
+
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        """`(N, 15) float64` rows of box (x, y, w, h), five points (x, y each) and score, in photo
+        pixels, largest box first."""
+        h, w = image.shape[:2]
+        f = min(1.0, self.max_side / max(h, w))
+        small = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else image
+        # YuNet reads BGR, in sides that are multiples of 32 (at least 64): pad the bottom and right
+        # with black, which leaves the coordinates as they are (OpenCV can return non-finite boxes
+        # for inputs smaller than its coarsest stride).
+        sh, sw = small.shape[:2]
+        ph, pw = max(64, -(-sh // 32) * 32), max(64, -(-sw // 32) * 32)
+        bgr = np.zeros((ph, pw, 3), np.uint8)
+        bgr[:sh, :sw] = small[..., ::-1]
+        net = self._net
+        net.setInputSize((pw, ph))
+        _, faces = net.detect(bgr)
+        if faces is None:
+            return np.zeros((0, 15))
+        faces = faces.astype(np.float64)
+        faces = faces[np.isfinite(faces).all(1) & (faces[:, 2] > 0) & (faces[:, 3] > 0)]
+        faces[:, :14] /= f
+        return faces[np.argsort(-faces[:, 2] * faces[:, 3], kind="stable")]
+
+    def find(self, image: np.ndarray) -> list[Alignment]:
+        """All faces in a `(H, W, 3) uint8` RGB photo, largest first (empty if none)."""
+        return [align_from_points(f[4:14].reshape(5, 2), self.params, self.method, box=tuple(f[:4]), score=f[14])
+                for f in self.detect(image)]
+
+
+class HaarFaceFinder:
+    """OpenCV Haar cascades: frontal first, then profile (and its mirror for the other side); the
+    eye line of a frontal face, from the eye cascade, is levelled."""
+
+    def __init__(self, params: AlignParams, max_side: int = 640) -> None:
+        self.params = params
+        self.max_side = max_side
+
+    @cached_property
+    def _cascades(self) -> dict[str, cv2.CascadeClassifier]:
+        out = {}
+        for key, fname in (("frontal", "haarcascade_frontalface_default.xml"),
+                           ("frontal_alt", "haarcascade_frontalface_alt2.xml"),
+                           ("profile", "haarcascade_profileface.xml"),
+                           ("eye", "haarcascade_eye.xml")):
+            c = cv2.CascadeClassifier(cv2.data.haarcascades + fname)
+            if c.empty():
+                raise RuntimeError(f"OpenCV Haar cascade {fname} missing from {cv2.data.haarcascades}")
+            out[key] = c
+        return out
+
+    def find(self, image: np.ndarray) -> list[Alignment]:
+        """All faces in a `(H, W, 3) uint8` RGB photo, largest first (empty if none)."""
+        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        f = min(1.0, self.max_side / max(gray.shape))
+        small = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else gray
+        small = cv2.equalizeHist(small)
+        min_size = max(24, int(0.2 * min(small.shape)))
+        for method, boxes in self._detections(small, min_size):
+            if len(boxes):
+                boxes = sorted(boxes, key=lambda b: -b[2] * b[3])
+                return [self._align(gray, np.asarray(b, dtype=np.float64) / f, method) for b in boxes]
+        return []
+
+    def _detections(self, small: np.ndarray, min_size: int):
+        c = self._cascades
+        kw = dict(scaleFactor=1.1, minNeighbors=5, minSize=(min_size, min_size))
+        yield "haar_frontal", list(c["frontal"].detectMultiScale(small, **kw))
+        yield "haar_frontal", list(c["frontal_alt"].detectMultiScale(small, **kw))
+        prof = list(c["profile"].detectMultiScale(small, **kw))
+        w = small.shape[1]
+        for x, y, bw, bh in c["profile"].detectMultiScale(np.ascontiguousarray(small[:, ::-1]), **kw):
+            prof.append((w - x - bw, y, bw, bh))
+        yield "haar_profile", prof
+
+    def _align(self, gray: np.ndarray, box: np.ndarray, method: str) -> Alignment:
+        angle = self._eye_line(gray, box) if (self.params.level_eyes and method == "haar_frontal") else 0.0
+        return align_from_box(tuple(box), angle, method, self.params)
+
+    def _eye_line(self, gray: np.ndarray, box: np.ndarray) -> float:
+        x, y, w, h = (int(round(v)) for v in box)
+        top = gray[max(y, 0): max(y, 0) + h // 2, max(x, 0): max(x, 0) + w]
+        if top.size == 0:
+            return 0.0
+        eyes = self._cascades["eye"].detectMultiScale(top, scaleFactor=1.1, minNeighbors=5,
+                                                      minSize=(max(8, w // 10), max(8, w // 10)))
+        if len(eyes) < 2:
+            return 0.0
+        eyes = sorted(eyes, key=lambda e: -e[2] * e[3])[:2]
+        centres = [np.array([ex + ew / 2, ey + eh / 2]) for ex, ey, ew, eh in eyes]
+        if abs(centres[0][0] - centres[1][0]) < w * 0.2:  # both detections on one eye
+            return 0.0
+        return eye_angle(centres[0], centres[1], self.params.max_angle)
+
+
+class FaceFinder:
+    """The detector `params.detector` names, then the other as a fallback for photos where it finds
+    no face (Haar's profile cascades catch some turned heads YuNet scores too low)."""
+
+    def __init__(self, params: AlignParams) -> None:
+        if params.detector not in DETECTORS:
+            raise FaceparseConfigError(f"align.detector: {params.detector!r} is not one of {', '.join(DETECTORS)}")
+        self.params = params
+        self.yunet = YuNetFaceFinder(params) if params.detector == "yunet" else None
+        self.haar = HaarFaceFinder(params)
+
+    def find(self, image: np.ndarray) -> list[Alignment]:
+        """All faces in a `(H, W, 3) uint8` RGB photo, largest first (empty if none)."""
+        if self.yunet is not None:
+            faces = self.yunet.find(image)
+            if faces:
+                return faces
+        return self.haar.find(image)
+
+
+# --- how well a detector does on photos of known faces (the detector stage) -------------------
+
+def detector_report(finders: dict, groups: dict[str, list[Path]]) -> tuple[dict, dict]:
+    """For each named finder and each named group of photos that each hold one face: photos, faces
+    found (at least one face), photos with several, the mean YuNet score; and the milliseconds a photo."""
+    import time
+
+    from tqdm import tqdm
+
+    from faceparse.datasets import read_image
+
+    found: dict = {name: {} for name in finders}
+    spent = dict.fromkeys(finders, 0.0)
+    total = sum(len(p) for p in groups.values())
+    for group, photos in groups.items():
+        counts = {name: {"photos": len(photos), "found": 0, "several": 0, "scores": []} for name in finders}
+        for photo in tqdm(photos, desc=f"detect {group}", unit="photo", dynamic_ncols=True, leave=False):
+            image = read_image(photo)
+            for name, finder in finders.items():
+                t0 = time.perf_counter()
+                faces = finder.find(image)
+                spent[name] += time.perf_counter() - t0
+                c = counts[name]
+                c["found"] += bool(faces)
+                c["several"] += len(faces) > 1
+                if faces and not np.isnan(faces[0].score):
+                    c["scores"].append(faces[0].score)
+        for name, c in counts.items():
+            scores = c.pop("scores")
+            c["not_found"] = c["photos"] - c["found"]
+            if scores:
+                c["mean_score"] = round(float(np.mean(scores)), 4)
+            found[name][group] = c
+    seconds = {name: {"ms_per_photo": round(1000 * s / max(total, 1), 1)} for name, s in spent.items()}
+    return found, seconds
+
+
+def landmark_error(finder: YuNetFaceFinder, rows, repo_root: Path) -> dict:
+    """Mean distance of the finder's five points from a dataset's own landmarks, over the
+    inter-ocular distance (the distance between the true eye centres): mean, median and per point,
+    over the manifest `rows` that have landmarks (FaceSynthetics' iBUG-68 files)."""
+    from faceparse.align import POINT_NAMES, five_points_from_ibug68
+    from faceparse.datasets import read_image
+
+    errors = []
+    missed = 0
+    for _, r in rows.iterrows():
+        faces = finder.find(read_image(repo_root / r["image"]))
+        if not faces:
+            missed += 1
+            continue
+        truth = five_points_from_ibug68(np.loadtxt(repo_root / r["landmarks"], ndmin=2))
+        iod = np.linalg.norm(truth[0] - truth[1])
+        errors.append(np.linalg.norm(np.asarray(faces[0].points) - truth, axis=1) / iod)
+    e = np.asarray(errors).reshape(-1, len(POINT_NAMES))
+    per_photo = e.mean(1)
+    return {"photos": len(rows), "not_found": missed,
+            "mean_nme": round(float(per_photo.mean()), 4), "median_nme": round(float(np.median(per_photo)), 4),
+            "share_under_0.1": round(float((per_photo < 0.1).mean()), 4),
+            "per_point": {n: round(float(v), 4) for n, v in zip(POINT_NAMES, e.mean(0))}}
+
+
+def head_coverage(finder, rows, repo_root: Path, params: AlignParams) -> dict:
+    """Per pose (`V2` for FASSEG V2's frontal photos), the mean and the worst share of a photo's true
+    head pixels (every class but background and 255) that its crop holds, the crop taken as the align
+    stage takes it from `finder` (the whole photo when no face is found)."""
+    from faceparse.align import align_sample, crop_coverage
+    from faceparse.datasets import read_image, read_index_mask
+
+    shares: dict[str, list[float]] = {}
+    for _, r in rows.iterrows():
+        image, truth = read_image(repo_root / r["image"]), read_index_mask(repo_root / r["label"])
+        a = align_sample(image, None, finder, params)
+        head = (truth != 0) & (truth != 255)
+        if head.any():
+            inside = crop_coverage(a.matrix, params.size, image.shape)[head] > 0.5
+            shares.setdefault(str(r["pose"]) or "V2", []).append(float(inside.mean()))
+    return {pose: {"photos": len(v), "mean": round(float(np.mean(v)), 4), "worst": round(float(np.min(v)), 4)}
+            for pose, v in sorted(shares.items(), key=lambda kv: (kv[0] != "V2", float(kv[0]) if kv[0] != "V2" else 0))}

@@ -1,0 +1,166 @@
+"""Face detection: YuNet's file resolved and checked, its five points fitted to the template, Haar as
+the fallback, and every face found in the real photos."""
+
+import math
+
+import numpy as np
+import pytest
+
+from faceparse.align import (FIVE_POINT_TEMPLATE, AlignParams, align_from_points, five_points_from_ibug68,
+                             similarity)
+from faceparse.errors import FaceparseConfigError, FaceparseDataError
+
+
+def test_similarity_recovers_a_known_transform():
+    rng = np.random.default_rng(0)
+    src = rng.uniform(0, 100, size=(5, 2))
+    angle, scale, shift = math.radians(23.0), 1.7, np.array([12.0, -40.0])
+    r = scale * np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    m = similarity(src, src @ r.T + shift)
+    assert np.allclose(m[:, :2], r) and np.allclose(m[:, 2], shift)
+    flat = similarity(src, src * 2.0 + 5.0, rotate=False)
+    assert np.allclose(flat, [[2, 0, 5], [0, 2, 5]])
+
+
+def test_template_points_of_a_frontal_face_land_on_the_template():
+    p = AlignParams(size=256, scale=1.8, shift=0.05)
+    box_side, centre = 300.0, np.array([400.0, 500.0])
+    points = centre + FIVE_POINT_TEMPLATE * box_side          # an upright frontal face, as in a Haar box
+    a = align_from_points(points, p, "yunet", box=(250, 350, 300, 300), score=0.9)
+    crop = points @ a.matrix[:, :2].T + a.matrix[:, 2]
+    expected = 128 + (FIVE_POINT_TEMPLATE + (0, 0.05)) * 256 / 1.8
+    assert np.allclose(crop, expected) and abs(a.angle) < 1e-9
+    assert a.score == pytest.approx(0.9) and a.points[2] == (400.0, points[2, 1])
+
+
+def test_a_turned_head_moves_the_crop_towards_the_skull():
+    p = AlignParams(size=256)
+    frontal = np.array([200.0, 200.0]) + FIVE_POINT_TEMPLATE * 200
+    turned = frontal.copy()
+    turned[:, 0] = 200 + (turned[:, 0] - 200) * 0.5             # points squeezed as the head turns...
+    turned[2, 0] += 40                                          # ...the nose towards image-right
+    straight = align_from_points(frontal, p, "yunet", box=(100, 100, 200, 200))
+    right = align_from_points(turned, p, "yunet", box=(100, 100, 200, 200))
+    # the photo's face centre lands further right in the crop, leaving room for the skull on the left
+    assert (right.matrix @ [200, 200, 1])[0] > (straight.matrix @ [200, 200, 1])[0] + 10
+
+
+def test_five_points_of_ibug68():
+    pts = np.arange(136, dtype=np.float64).reshape(68, 2)
+    five = five_points_from_ibug68(pts)
+    assert np.allclose(five[0], pts[36:42].mean(0)) and np.allclose(five[2], pts[30]) and np.allclose(five[4], pts[54])
+
+
+def test_unknown_detector_is_refused():
+    from faceparse.detect import FaceFinder
+
+    with pytest.raises(FaceparseConfigError, match="align.detector: 'mtcnn'"):
+        FaceFinder(AlignParams(detector="mtcnn"))
+
+
+def test_missing_detector_file_names_both_places(tmp_path, monkeypatch):
+    from faceparse import detect
+
+    monkeypatch.setenv("FACEPARSE_MIRROR", str(tmp_path / "mirror"))
+    (tmp_path / "mirror").mkdir()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(FaceparseDataError) as err:
+        detect.resolve_detector_file(download=False)
+    text = str(err.value)
+    assert str(tmp_path / "mirror" / "face_detection_yunet" / detect.YUNET.filename) in text
+    assert str(tmp_path / "cache" / "faceparse" / detect.YUNET.filename) in text and detect.YUNET.url in text
+
+
+def test_altered_detector_file_is_refused(tmp_path, monkeypatch):
+    from faceparse import detect
+
+    folder = tmp_path / "face_detection_yunet"
+    folder.mkdir()
+    (folder / detect.YUNET.filename).write_bytes(b"not an onnx network")
+    monkeypatch.setenv("FACEPARSE_MIRROR", str(tmp_path))
+    with pytest.raises(FaceparseDataError, match="does not match the known 8f2383e4"):
+        detect.resolve_detector_file(download=False)
+
+
+def test_failed_download_is_one_error_and_leaves_no_file(tmp_path, monkeypatch):
+    from faceparse import detect, download
+
+    def offline(url, part, **kw):
+        raise download._NetworkError("Name or service not known")
+
+    monkeypatch.delenv("FACEPARSE_MIRROR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(download, "download_file", offline)
+    with pytest.raises(FaceparseDataError, match="could not be downloaded .*Name or service not known"):
+        detect.resolve_detector_file()
+    assert not (tmp_path / "faceparse" / detect.YUNET.filename).exists()
+
+
+def test_yunet_finds_every_fasseg_v2_test_face_with_five_points_inside_it(mirror):
+    from faceparse.datasets import get_reader, read_image
+    from faceparse.detect import YuNetFaceFinder, resolve_detector_file
+
+    assert resolve_detector_file(download=False).parent == mirror / "face_detection_yunet"
+    reader = get_reader("fasseg", versions=("V2",))
+    samples = [s for s in reader.samples(mirror / "fasseg") if s.split == "test"][:8]
+    finder = YuNetFaceFinder(AlignParams())
+    for s in samples:
+        faces = finder.find(read_image(s.image))
+        assert faces, s.image
+        face = faces[0]
+        x, y, w, h = face.box
+        pts = np.array(face.points)
+        assert face.method == "yunet" and 0.5 <= face.score <= 1
+        assert ((pts >= (x, y)) & (pts <= (x + w, y + h))).all(), s.image   # the points lie in the box
+        assert pts[0, 0] < pts[2, 0] < pts[1, 0] and pts[2, 1] < pts[3:, 1].min()  # eyes either side, nose above mouth
+        assert abs(face.angle) < 15
+
+
+def test_yunet_points_match_facesynthetics_landmarks(mirror):
+    from faceparse.datasets import get_reader, read_image
+    from faceparse.detect import YuNetFaceFinder
+
+    reader = get_reader("facesynthetics")
+    finder = YuNetFaceFinder(AlignParams())
+    errors = []
+    for s in reader.samples(mirror / "facesynthetics_100")[:20]:
+        truth = five_points_from_ibug68(reader.read_landmarks(s))
+        faces = finder.find(read_image(s.image))
+        assert faces, s.image
+        iod = np.linalg.norm(truth[0] - truth[1])
+        errors.append(np.linalg.norm(np.array(faces[0].points) - truth, axis=1).mean() / iod)
+    assert np.median(errors) < 0.15  # YuNet's points and the rendered landmarks agree to a fraction of the eye gap
+
+
+def test_haar_is_the_fallback_when_yunet_finds_nothing(mirror, monkeypatch):
+    from faceparse.datasets import get_reader, read_image
+    from faceparse.detect import FaceFinder, YuNetFaceFinder
+
+    reader = get_reader("fasseg", versions=("V2",))
+    sample = [s for s in reader.samples(mirror / "fasseg") if s.split == "test"][0]
+    image = read_image(sample.image)
+    finder = FaceFinder(AlignParams())
+    assert finder.find(image)[0].method == "yunet"
+    monkeypatch.setattr(YuNetFaceFinder, "find", lambda self, image: [])
+    assert finder.find(image)[0].method.startswith("haar")
+    assert FaceFinder(AlignParams(detector="haar")).find(image)[0].method.startswith("haar")
+
+
+def test_photos_smaller_than_yunets_stride_give_no_garbage_faces(mirror):
+    import cv2
+
+    from faceparse.datasets import read_image
+    from faceparse.detect import YuNetFaceFinder
+
+    finder = YuNetFaceFinder(AlignParams())
+    big = read_image(next((mirror / "fasseg").rglob("*.png")))
+    threads = cv2.getNumThreads()
+    try:
+        for n in (1, 2):
+            cv2.setNumThreads(n)
+            finder.detect(big)
+            for shape in ((24, 32, 3), (17, 9, 3), (40, 70, 3)):
+                tiny = np.full(shape, 128, np.uint8)
+                assert np.isfinite(finder.detect(tiny)).all()  # no inf boxes scored 1.0 (seen unpadded)
+    finally:
+        cv2.setNumThreads(threads)
