@@ -9,9 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from faceparse.errors import FaceparseConfigError
 from faceparse.inference import predict_probs
 from faceparse.models import ModelSpec
 from faceparse.train import TrainParams
+from faceparse.wild import LEVERS
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,12 @@ class AdaptParams(TrainParams):
     knobs as a `train.<name>` section (the adapter is trained by the same loop)."""
 
     source: str = "synthetic"
+
+    def __post_init__(self) -> None:
+        on = [k for k in LEVERS if self.augment.get(k)] + [k for k in ("scenes", "mix") if getattr(self, k)]
+        if on:
+            raise FaceparseConfigError(f"adapt: {', '.join(on)} must stay off: the adapter reads the source model's "
+                                       "softmax of each stored crop, which a changed photo would no longer match")
 
 
 def source_probs(model, images: np.ndarray, num_classes: int, device="cpu") -> np.ndarray:

@@ -65,3 +65,31 @@ def oversample(rows: pd.DataFrame, repeat: dict[str, dict[str, int]]) -> np.ndar
             times[hit] = int(n)
     rounds = [np.flatnonzero(times > r) for r in range(int(times.max(initial=1)))]
     return np.concatenate(rounds) if len(rows) else np.zeros(0, dtype=np.int64)
+
+
+def mix_order(rows: pd.DataFrame, shares: dict[str, float], seed: int = 0) -> np.ndarray:
+    """Row positions giving each dataset named in `shares` that share of the result, e.g.
+    `{"facesynthetics_100": 0.4}`: every row of the other datasets once, and each named dataset's
+    rows drawn (seeded, each row once before any twice) until it holds its share. Empty `shares`:
+    every row once, in order."""
+    if not shares:
+        return np.arange(len(rows))
+    names = rows["dataset"].to_numpy()
+    unknown = sorted(set(shares) - set(names))
+    if unknown:
+        raise FaceparseConfigError(f"mix: no training photos of {unknown}; datasets: {sorted(set(names))}")
+    total_share = float(sum(shares.values()))
+    if not 0 < total_share < 1 or any(v <= 0 for v in shares.values()):
+        raise FaceparseConfigError(f"mix: shares must be positive and sum below 1, got {shares}")
+    rest = np.flatnonzero(~np.isin(names, list(shares)))
+    if not len(rest):
+        raise FaceparseConfigError("mix: every training dataset is in mix; leave one out to hold the rest")
+    total = len(rest) / (1 - total_share)
+    rng = np.random.default_rng(seed)
+    parts = [rest]
+    for name, share in sorted(shares.items()):
+        pool = np.flatnonzero(names == name)
+        n = int(round(share * total))
+        draws = [rng.permutation(pool) for _ in range(-(-n // len(pool)))]
+        parts.append(np.concatenate(draws)[:n])
+    return np.concatenate(parts)

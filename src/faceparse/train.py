@@ -24,6 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from faceparse import wild
 from faceparse.errors import FaceparseConfigError
 from faceparse.inference import model_input, predict_probs
 from faceparse.labels import IGNORE, get_label_set
@@ -55,7 +56,9 @@ class TrainParams:
     warmup_epochs: float = 1.0
     loss: dict = field(default_factory=lambda: {"ce": 1.0, "dice": 1.0})
     class_weights: bool = False       # weight cross-entropy by inverse sqrt label frequency
-    augment: dict = field(default_factory=dict)
+    augment: dict = field(default_factory=dict)     # see DEFAULT_AUGMENT; the wild levers in faceparse.wild
+    scenes: list[str] = field(default_factory=list)  # datasets whose train crops give `background` its real scenes
+    mix: dict = field(default_factory=dict)         # {dataset: share of each epoch's crops}, see crops.mix_order
     patience: int = 0                 # early stopping on validation mean F1; 0 = off
     seed: int = 0
     num_workers: int = 1
@@ -68,6 +71,8 @@ class TrainParams:
 DEFAULT_AUGMENT = {
     "flip": 0.5, "scale": 0.15, "rotate": 15, "shift": 0.06, "perspective": 0.3,
     "colour": 0.8, "blur": 0.2, "noise": 0.2,
+    # the levers for photos from the wild (faceparse.wild): probabilities, off by default
+    "background": 0.0, "scene_share": 0.5, "edge_ignore": 2, "camera": 0.0, "occlusion": 0.0,
 }
 
 
@@ -94,18 +99,27 @@ class CropDataset(Dataset):
     """Aligned crops with augmentation; a horizontal flip swaps left/right classes (mask and extras)."""
 
     def __init__(self, images: np.ndarray, masks: np.ndarray, label_set: str, extra: np.ndarray | None = None,
-                 extra_label_set: str | None = None, augment: dict | None = None) -> None:
+                 extra_label_set: str | None = None, augment: dict | None = None,
+                 scenes: np.ndarray | None = None) -> None:
         self.images, self.masks, self.extra = images, masks, extra
         self.flip_lut = get_label_set(label_set).flip_lut
         self.extra_perm = get_label_set(extra_label_set).flip_permutation if extra_label_set else None
-        self.flip_p = {**DEFAULT_AUGMENT, **(augment or {})}["flip"]
+        unknown = sorted(set(augment or {}) - set(DEFAULT_AUGMENT))
+        if unknown:
+            raise FaceparseConfigError(f"augment: unknown keys {unknown}; known: {sorted(DEFAULT_AUGMENT)}")
+        self.cfg = {**DEFAULT_AUGMENT, **(augment or {})}
+        self.flip_p = self.cfg["flip"]
+        self.scenes = scenes if scenes is not None and len(scenes) else None
         self.geometric, self.photometric = build_augment(augment or {}) if augment is not None else (None, None)
+        self.camera = wild.camera_transform() if augment is not None and self.cfg["camera"] > 0 else None
 
     def seed(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
         if self.geometric is not None:
             self.geometric.set_random_seed(seed)
             self.photometric.set_random_seed(seed + 1)
+        if self.camera is not None:
+            self.camera.set_random_seed(seed + 2)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -120,14 +134,29 @@ class CropDataset(Dataset):
                     extra = extra[:, ::-1]
                     if self.extra_perm is not None:
                         extra = extra[..., self.extra_perm]  # swap left/right probability channels
+            if self.rng.random() < self.cfg["background"]:
+                image, mask = wild.replace_background(image, mask, self._plate(), int(self.cfg["edge_ignore"]))
             targets = {"image": np.ascontiguousarray(image), "mask": np.ascontiguousarray(mask)}
             if extra is not None:
                 targets["extra"] = np.ascontiguousarray(extra)
             out = self.geometric(**targets)
             image, mask, extra = out["image"], out["mask"], out.get("extra")
+            if self.rng.random() < self.cfg["occlusion"]:
+                image, mask = wild.occlude(image, mask, self.rng, self.scenes[self.rng.integers(len(self.scenes))]
+                                           if self.scenes is not None else None)
             image = self.photometric(image=image)["image"]
+            if self.camera is not None and self.rng.random() < self.cfg["camera"]:
+                image = self.camera(image=image)["image"]
         x = model_input(image[None], None if extra is None else extra[None])[0]
         return x, torch.from_numpy(np.ascontiguousarray(mask)).long()
+
+
+    def _plate(self) -> np.ndarray:
+        """A background for `background`: a real scene (`scene_share` of the time, when given), else drawn."""
+        if self.scenes is not None and self.rng.random() < self.cfg["scene_share"]:
+            plate = self.scenes[self.rng.integers(len(self.scenes))]
+            return plate[:, ::-1] if self.rng.random() < 0.5 else plate
+        return wild.synthetic_background(self.rng, self.images.shape[1])
 
 
 def _worker_init(worker_id: int) -> None:
@@ -222,6 +251,7 @@ class TrainData:
     images: np.ndarray
     masks: np.ndarray
     extra: np.ndarray | None = None
+    scenes: np.ndarray | None = None   # backgrounds without a person, for the `background` lever
 
 
 def train(params: TrainParams, label_set: str, train_data: TrainData, val_data: TrainData, out_path: Path,
@@ -255,7 +285,7 @@ def _train(params: TrainParams, label_set: str, train_data: TrainData, val_data:
     model.to(device)
 
     dataset = CropDataset(train_data.images, train_data.masks, label_set, train_data.extra, extra_label_set,
-                          augment=params.augment)
+                          augment=params.augment, scenes=train_data.scenes)
     dataset.seed(params.seed)
     generator = torch.Generator().manual_seed(params.seed)
     loader = DataLoader(dataset, batch_size=params.batch_size, shuffle=True, drop_last=len(dataset) > params.batch_size,
