@@ -2,7 +2,9 @@
 
     python -m stages.evaluate models data/aligned
 
-Writes metrics/evaluate.json shaped {model: {split: {pixel_accuracy, mean_f1, mean_iou, f1: {...}}}},
+Also scores the labelled folders of `evaluate.folders` (the London template check), finding each
+face as `faceparse evaluate` does. Writes metrics/evaluate.json shaped
+{model: {split: {pixel_accuracy, mean_f1, mean_iou, f1: {...}}}},
 confusion-matrix and F1 plots under metrics/plots/, and overlays of the best and worst photos.
 """
 
@@ -15,7 +17,7 @@ from stages._common import ROOT, arguments, get, parse, setup, write_json
 
 from faceparse import tracking
 from faceparse.crops import load_arrays
-from faceparse.evaluate import EvaluateParams, evaluate_split, write_overlays
+from faceparse.evaluate import EvaluateParams, evaluate_folder, evaluate_split, write_overlays
 from faceparse.plots import plot_confusion, plot_f1_bars
 from faceparse.predict import Predictor
 
@@ -56,6 +58,13 @@ def main() -> None:
                 t.metrics({f"{tag}.{k}": v for k, v in r.summary.items() if isinstance(v, float)})
                 print(f"{model:>20} {split:<24} pixel acc {r.summary['pixel_accuracy']:.4f}  "
                       f"mean F1 {r.summary['mean_f1']:.4f}  mean IoU {r.summary['mean_iou']:.4f}")
+            for name, folder in cfg.folders.items():
+                r = evaluate_folder(predictor, ROOT / folder["root"], folder["vocabulary"], cfg.bootstrap, cfg.seed)
+                results[model][name] = r.summary
+                t.metrics({f"{model}_{name}.{k}".replace("+", "_"): v for k, v in r.summary.items()
+                           if isinstance(v, float)})
+                print(f"{model:>20} {name:<24} pixel acc {r.summary['pixel_accuracy']:.4f}  "
+                      f"mean F1 (no bg) {r.summary['mean_f1_fg']:.4f}")
         write_json("metrics/evaluate.json", results)
         write_json("metrics/confusion.json", confusions)
         t.artifact(ROOT / "metrics/evaluate.json")

@@ -208,3 +208,38 @@ def test_photo_inputs_are_each_read_once_and_predict_outputs_are_not_photos(mode
     capsys.readouterr()
     assert main(["profile", "--model", str(model), str(photos / "1.png"), "--out", str(tmp_path / "new") + "/"]) == 2
     assert "is a folder" in capsys.readouterr().err and not (tmp_path / "new").exists()
+
+
+def test_the_held_out_wild_protocol_scores_19_class_masks_in_fasseg_classes(model, mirror, tmp_path):
+    """The command the held-out in-the-wild photos are scored with: 512-px photos, CelebAMask-HQ's
+    19-class index masks, `--dataset folder --options '{"vocabulary": "celebamask19"}' --label-set fasseg6`."""
+    celeba = get_label_set("celebamask19").classes
+    # FASSEG's six written as CelebAMask-HQ classes; eyes by image side (celebamask19's l_eye is image-left)
+    as_celeba = {0: "background", 1: "skin", 2: "hair", 4: "nose", 5: "mouth"}
+    (tmp_path / "wild/images").mkdir(parents=True)
+    (tmp_path / "wild/masks").mkdir()
+    truths = {}
+    for n in PHOTOS:
+        photo = Image.open(mirror / f"fasseg/V2/Test_RGB/{n}.png").convert("RGB").resize((512, 512), Image.BILINEAR)
+        truth = np.asarray(Image.fromarray(_truth(mirror, n).astype(np.uint8)).resize((512, 512), Image.NEAREST))
+        mask = np.zeros_like(truth)
+        for k, name in as_celeba.items():
+            mask[truth == k] = celeba.index(name)
+        eyes = truth == 3
+        left = np.zeros_like(eyes)
+        left[:, :256] = True
+        mask[eyes & left], mask[eyes & ~left] = celeba.index("l_eye"), celeba.index("r_eye")
+        photo.save(tmp_path / f"wild/images/{n}.jpg", quality=95)
+        Image.fromarray(mask).save(tmp_path / f"wild/masks/{n}.png")
+        truths[n] = truth
+    assert main(["evaluate", "--model", str(model), "--dataset", "folder", "--options", '{"vocabulary": "celebamask19"}',
+                 "--label-set", "fasseg6", "--root", str(tmp_path / "wild"), "--bootstrap", "0",
+                 "--out", str(tmp_path / "eval")]) == 0
+    metrics = json.loads((tmp_path / "eval/metrics.json").read_text())
+    assert metrics["n_images"] == 3 and metrics["label_set"] == "fasseg6"
+    assert list(metrics["f1"]) == list(get_label_set("fasseg6").classes)
+    # the score counts the hand-converted truth: predict's label maps give the same pixel accuracy
+    images = [str(tmp_path / f"wild/images/{n}.jpg") for n in PHOTOS]
+    assert main(["predict", "--model", str(model), *images, "--out", str(tmp_path / "pred")]) == 0
+    correct = sum(int((np.asarray(Image.open(tmp_path / f"pred/{n}_labels.png")) == truths[n]).sum()) for n in PHOTOS)
+    assert metrics["pixel_accuracy"] == pytest.approx(correct / (3 * 512 * 512), abs=1e-6)

@@ -33,6 +33,9 @@ class EvaluateParams:
     bootstrap: int = 1000      # resamples over photos for the mean-F1 95% interval
     seed: int = 0
     overlays: int = 3          # best and worst photos of the first split drawn for the report
+    # Labelled folders scored by finding the face as `faceparse evaluate` does (no stored alignment):
+    # {name: {root: folder of images/ + masks/, vocabulary: the masks' label set}}
+    folders: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -88,6 +91,27 @@ def evaluate_split(predictor: Predictor, rows: pd.DataFrame, affines: np.ndarray
               stored_alignment(r, affines)) for _, r in ok.iterrows())
     return score_photos(predictor, items, len(ok), bootstrap, seed,
                         not_evaluated=rows.loc[rows["index"] < 0, "id"].tolist())
+
+
+def evaluate_folder(predictor: Predictor, root: Path, vocabulary: str, bootstrap: int = 1000,
+                    seed: int = 0) -> SplitResult:
+    """Score a labelled `folder`-format set (images/ + masks/ in `vocabulary`), each face found and
+    aligned by the predictor's detector, truth converted to the predictor's label set."""
+    from faceparse.align import align_sample
+    from faceparse.datasets import get_reader
+    from faceparse.datasets.checks import read_labelled
+    from faceparse.labels import convert
+
+    reader = get_reader("folder", vocabulary=vocabulary)
+    samples = [s for s in reader.samples(Path(root)) if s.mask is not None]
+
+    def items():
+        for s in samples:
+            image, mask, _, _ = read_labelled(reader, s)
+            yield (s.id, s.pose, convert(mask, vocabulary, predictor.label_set), image,
+                   align_sample(image, None, predictor.finder, predictor.align_params))
+
+    return score_photos(predictor, items(), len(samples), bootstrap, seed)
 
 
 def stored_alignment(row: pd.Series, affines: np.ndarray) -> Alignment:
