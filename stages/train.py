@@ -16,12 +16,11 @@ import pandas as pd
 from stages._common import ROOT, arguments, get, parse, setup, write_json
 
 from faceparse import tracking
-from faceparse.crops import mix_order, oversample, select_split
-from faceparse.labels import FASSEG6, get_label_set
+from faceparse.crops import select_split
+from faceparse.labels import get_label_set
 from faceparse.metrics import mean_f1_by_group
 from faceparse.models import load_checkpoint
-from faceparse.train import TrainData, TrainParams, train
-from faceparse.wild import scene_plates
+from faceparse.train import TrainData, TrainParams, train, training_data
 
 
 def peak_memory_mb() -> dict:
@@ -39,20 +38,14 @@ def main() -> None:
     datasets, label_set = p.datasets, p.label_set
     aligned = args.aligned_path
     manifest = pd.read_csv(aligned / "manifest.csv", keep_default_na=False)
-    train_x, train_y, train_rows = select_split(aligned, manifest, datasets, label_set, "train")
-    order = oversample(train_rows, p.oversample)
-    order = order[mix_order(train_rows.iloc[order].reset_index(drop=True), p.mix, p.seed)]
-    train_x, train_y = train_x[order], train_y[order]
-    scenes = None
-    if p.scenes:  # backgrounds for the `background` lever: the scenes behind these datasets' people
-        scene_x, scene_y, _ = select_split(aligned, manifest, p.scenes, FASSEG6.name, "train")
-        scenes = scene_plates(scene_x, scene_y)
+    data, train_rows = training_data(p, aligned, manifest)
+    train_x = data.images
     val_x, val_y, val_rows = select_split(aligned, manifest, datasets, label_set, "val")
     out = args.model_path
     with tracking.run("train", ROOT, run_name=f"train-{name}") as t:
         t.params({"model": name, **asdict(p), "n_train": len(train_rows), "n_train_oversampled": len(train_x),
                   "n_val": len(val_x)})
-        result = train(p, label_set, TrainData(train_x, train_y, scenes=scenes), TrainData(val_x, val_y), out,
+        result = train(p, label_set, data, TrainData(val_x, val_y), out,
                        meta={"name": name, "datasets": datasets, "align": get(params, "align")},
                        on_epoch=lambda epoch, rec: t.metrics(rec, step=epoch))
         _, meta = load_checkpoint(out)

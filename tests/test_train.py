@@ -121,3 +121,39 @@ def test_a_train_section_parses_into_train_params_naming_a_wrong_key():
         parse(TrainParams, {"epochs": "3"}, "train.main")
     with pytest.raises(FaceparseConfigError, match="train.main.datasets must be a list"):
         parse(TrainParams, {"datasets": "fasseg"}, "train.main")
+
+
+def test_workers_start_after_the_parent_used_opencvs_thread_pool(tmp_path):
+    """A forked DataLoader worker inherited OpenCV's thread pool from a parent that had used it (the
+    background lever's inpainting, a detector) and hung for ever in cv2.setNumThreads; workers are
+    spawned fresh."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    script = tmp_path / "run.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        import cv2
+        import numpy as np
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[1] / "src")!r})
+        from faceparse.train import TrainData, TrainParams, train
+
+        def main():
+            cv2.setNumThreads(2)
+            img = np.random.default_rng(0).integers(0, 255, (256, 256, 3), np.uint8)
+            for _ in range(10):
+                cv2.inpaint(img, (img[..., 0] > 128).astype(np.uint8), 5, cv2.INPAINT_TELEA)
+            x, y = np.zeros((8, 64, 64, 3), np.uint8), np.zeros((8, 64, 64), np.uint8)
+            p = TrainParams(arch="compact", weights="none", epochs=1, batch_size=4, num_workers=1,
+                            augment={{"background": 1.0}})
+            train(p, "fasseg6", TrainData(x, y), TrainData(x, y), Path({str(tmp_path / "m.pt")!r}))
+            print("trained")
+
+        if __name__ == "__main__":
+            main()
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0 and "trained" in done.stdout, done.stderr[-2000:]

@@ -19,15 +19,17 @@ from typing import Callable
 import albumentations as A
 import cv2
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from faceparse import wild
+from faceparse.crops import mix_order, oversample, select_split
 from faceparse.errors import FaceparseConfigError
 from faceparse.inference import model_input, predict_probs
-from faceparse.labels import IGNORE, get_label_set
+from faceparse.labels import FASSEG6, IGNORE, get_label_set
 from faceparse.metrics import confusion_matrix, scores
 from faceparse.models import (IMAGENET_MEAN, IMAGENET_STD, ModelSpec, build_model, default_device,
                               load_encoder_weights, save_checkpoint)
@@ -254,6 +256,19 @@ class TrainData:
     scenes: np.ndarray | None = None   # backgrounds without a person, for the `background` lever
 
 
+def training_data(params: TrainParams, aligned_dir: Path, manifest: pd.DataFrame) -> tuple[TrainData, pd.DataFrame]:
+    """The train split of `params.datasets` from the align stage's cache, oversampled and mixed as
+    `params` says, with the scenes of `params.scenes` for the `background` lever; and its rows."""
+    x, y, rows = select_split(aligned_dir, manifest, params.datasets, params.label_set, "train")
+    order = oversample(rows, params.oversample)
+    order = order[mix_order(rows.iloc[order].reset_index(drop=True), params.mix, params.seed)]
+    scenes = None
+    if params.scenes:  # the scenes behind these datasets' people, person removed
+        sx, sy, _ = select_split(aligned_dir, manifest, params.scenes, FASSEG6.name, "train")
+        scenes = wild.scene_plates(sx, sy)
+    return TrainData(x[order], y[order], scenes=scenes), rows
+
+
 def train(params: TrainParams, label_set: str, train_data: TrainData, val_data: TrainData, out_path: Path,
           spec: ModelSpec | None = None, meta: dict | None = None, extra_label_set: str | None = None,
           on_epoch: Callable[[int, dict], None] | None = None) -> dict:
@@ -290,7 +305,11 @@ def _train(params: TrainParams, label_set: str, train_data: TrainData, val_data:
     generator = torch.Generator().manual_seed(params.seed)
     loader = DataLoader(dataset, batch_size=params.batch_size, shuffle=True, drop_last=len(dataset) > params.batch_size,
                         num_workers=params.num_workers, worker_init_fn=_worker_init if params.num_workers else None,
-                        generator=generator, persistent_workers=params.num_workers > 0)
+                        generator=generator, persistent_workers=params.num_workers > 0,
+                        # Fresh worker processes: a forked one inherits OpenCV's thread pool from a parent
+                        # that has used it (the scene plates' inpainting, a detector) and hangs in
+                        # cv2.setNumThreads, joining threads that do not exist in the child.
+                        multiprocessing_context="spawn" if params.num_workers else None)
     cw = label_frequency_weights(train_data.masks, len(classes)).to(device) if params.class_weights else None
     criterion = WeightedLoss(params.loss, len(classes), cw)
     optimizer = make_optimizer(model, params)
