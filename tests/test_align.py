@@ -87,3 +87,30 @@ def test_load_arrays_reads_only_the_keys_asked_for(tmp_path):
     assert list(only) == ["affines"] and np.array_equal(only["affines"], affines)
     with pytest.raises(FaceparseConfigError, match="not \\['masks'\\]"):
         load_arrays(tmp_path, "d", keys=("masks",))
+
+
+def test_unwarp_of_the_crop_region_matches_a_whole_photo_warp():
+    """Only the crop's box is resampled; a whole-photo cv2 warp is the reference (OpenCV quantises
+    bilinear weights to 1/32, so moving the origin can shift a weight by one step)."""
+    from faceparse.align import crop_coverage, crop_region
+
+    rng = np.random.default_rng(0)
+    for _ in range(8):
+        logits = cv2.GaussianBlur(rng.normal(size=(64, 64, 6)).astype(np.float32), (0, 0), 3) * 10
+        probs = np.exp(logits - logits.max(-1, keepdims=True))
+        probs = np.ascontiguousarray((probs / probs.sum(-1, keepdims=True)).transpose(2, 0, 1))
+        shape = (int(rng.integers(80, 300)), int(rng.integers(80, 300)))
+        m = crop_matrix((rng.uniform(-30, shape[1] + 30), rng.uniform(-30, shape[0] + 30)), rng.uniform(40, 250),
+                        rng.uniform(-40, 40), 64)
+        whole = np.stack([cv2.warpAffine(np.ascontiguousarray(c), m, shape[::-1], flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                         borderMode=cv2.BORDER_CONSTANT, borderValue=1.0 if k == 0 else 0.0)
+                          for k, c in enumerate(probs)])
+        got = unwarp_probs(probs, m, shape)
+        assert np.abs(got - whole).max() <= 1 / 32 + 1e-6
+        assert (got.argmax(0) != whole.argmax(0)).mean() < 1e-3
+        x0, y0, x1, y1 = crop_region(m, 64, shape)
+        outside = np.ones(shape, bool)
+        outside[y0:y1, x0:x1] = False
+        assert (whole[0][outside] == 1).all()                  # nothing of the crop lies outside the region
+        cover = cv2.warpAffine(np.ones((64, 64), np.float32), m, shape[::-1], flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+        assert np.abs(crop_coverage(m, 64, shape) - cover).max() <= 1 / 32 + 1e-6

@@ -191,32 +191,63 @@ def warp_mask(mask: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
                           borderValue=IGNORE)
 
 
+def crop_region(matrix: np.ndarray, size: int, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """`(x0, y0, x1, y1)`: the box of photo pixels (clipped to the photo) whose bilinear sample can
+    touch the `size`-pixel crop taken by `matrix`; every pixel outside it lies wholly off the crop."""
+    h, w = shape[:2]
+    corners = np.array([[[-1.0, -1.0], [size, -1.0], [-1.0, size], [size, size]]])
+    pts = cv2.transform(corners, cv2.invertAffineTransform(matrix))[0]
+    x0, y0 = np.floor(pts.min(0)).astype(int) - 1
+    x1, y1 = np.ceil(pts.max(0)).astype(int) + 2
+    return max(0, x0), max(0, y0), min(w, max(0, x1)), min(h, max(0, y1))
+
+
+def _shifted(matrix: np.ndarray, x0: int, y0: int) -> np.ndarray:
+    """`matrix` (photo -> crop) for photo coordinates counted from `(x0, y0)`."""
+    m = np.array(matrix, dtype=np.float64)
+    m[:, 2] += m[:, :2] @ (x0, y0)
+    return m
+
+
 def unwarp_probs(probs: np.ndarray, matrix: np.ndarray, shape: tuple[int, int], background: int = 0) -> np.ndarray:
     """Warp `(K, S, S) float32` class probabilities back onto the original `(H, W)` photo.
 
     Probabilities are smooth, so bilinear resampling is right for them (the argmax is taken after);
-    photo pixels outside the crop get probability 1 for `background`.
+    photo pixels outside the crop get probability 1 for `background`. Only the crop's box on the
+    photo (`crop_region`) is resampled; the rest is set to background directly.
     """
-    k = probs.shape[0]
+    k, size = probs.shape[0], probs.shape[1]
     h, w = shape[:2]
+    out = np.zeros((k, h, w), dtype=np.float32)
+    out[background] = 1.0
+    x0, y0, x1, y1 = crop_region(matrix, size, shape)
+    if x1 <= x0 or y1 <= y0:
+        return out
+    m = _shifted(matrix, x0, y0)
     hwk = np.ascontiguousarray(probs.transpose(1, 2, 0))
-    out = np.empty((h, w, k), dtype=np.float32)
+    region = np.empty((y1 - y0, x1 - x0, k), dtype=np.float32)
     # cv2 warps at most 4 channels per call reliably across versions; go in groups of 4.
     for i in range(0, k, 4):
         chunk = np.ascontiguousarray(hwk[..., i:i + 4])
         border = [1.0 if background in range(i, i + 4) and c == background - i else 0.0 for c in range(4)]
-        res = cv2.warpAffine(chunk, matrix, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        res = cv2.warpAffine(chunk, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                              borderMode=cv2.BORDER_CONSTANT, borderValue=border)
-        out[..., i:i + 4] = res.reshape(h, w, -1)
-    return out.transpose(2, 0, 1)
+        region[..., i:i + 4] = res.reshape(y1 - y0, x1 - x0, -1)
+    out[:, y0:y1, x0:x1] = region.transpose(2, 0, 1)
+    return out
 
 
 def crop_coverage(matrix: np.ndarray, size: int, shape: tuple[int, int]) -> np.ndarray:
     """`(H, W) float32`: how much of each photo pixel the `size`-pixel crop taken by `matrix` covers
     (1 inside, 0 outside, in between along its edge)."""
     h, w = shape[:2]
-    return cv2.warpAffine(np.ones((size, size), np.float32), matrix, (w, h),
-                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0.0)
+    out = np.zeros((h, w), np.float32)
+    x0, y0, x1, y1 = crop_region(matrix, size, shape)
+    if x1 > x0 and y1 > y0:
+        out[y0:y1, x0:x1] = cv2.warpAffine(np.ones((size, size), np.float32), _shifted(matrix, x0, y0),
+                                           (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                           borderValue=0.0)
+    return out
 
 
 def align_sample(image: np.ndarray, landmarks: np.ndarray | None, finder, params: AlignParams) -> Alignment:

@@ -52,7 +52,10 @@ def build_sections(metrics_dir: Path, params: dict) -> list[tuple[str, str, Any]
                     "original resolution (predictions warped back through the stored alignment); the interval "
                     "is a seeded bootstrap over photos. `synthetic` is scored through the FaceSynthetics-to-FASSEG "
                     "label table; `synthetic+adapter` through the learned label adapter. A validation split "
-                    "chose each model's best epoch: its scores show pose coverage, not held-out accuracy."))
+                    "chose each model's best epoch: its scores show pose coverage, not held-out accuracy. "
+                    "`london_check` is 40 London photos labelled from their hand-placed templates, the face "
+                    "found by the detector: it holds skin, brows (hair), eyes, nose and lips only, so read its "
+                    "mean F1 without background."))
         out.append(("table", "Summary", _table(rows)))
         per_class = []
         for model, splits in evaluation.items():
