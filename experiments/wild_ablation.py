@@ -28,10 +28,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import pandas as pd  # noqa: E402
 
-from faceparse.align import align_sample  # noqa: E402
 from faceparse.crops import load_arrays, select_split  # noqa: E402
-from faceparse.datasets import get_reader, read_image, read_index_mask  # noqa: E402
-from faceparse.evaluate import evaluate_split, score_photos  # noqa: E402
+from faceparse.evaluate import evaluate_folder, evaluate_split  # noqa: E402
 from faceparse.jsonio import write_json  # noqa: E402
 from faceparse.params import get, load_params, parse  # noqa: E402
 from faceparse.predict import Predictor  # noqa: E402
@@ -56,19 +54,6 @@ def configured(base: TrainParams, change: dict, epochs: int) -> TrainParams:
     return dataclasses.replace(base, augment=augment, epochs=epochs, **rest)
 
 
-def score_london(predictor: Predictor, folder: Path) -> dict:
-    reader = get_reader("folder", vocabulary="fasseg6")
-    samples = reader.samples(folder)
-
-    def items():
-        for s in samples:
-            image = read_image(s.image)
-            yield s.id, s.id.split("_")[0], read_index_mask(s.mask), image, align_sample(
-                image, None, predictor.finder, predictor.align_params)
-
-    return score_photos(predictor, items(), len(samples), bootstrap=0).summary
-
-
 def evaluate(model: Path, aligned: Path, manifest: pd.DataFrame, london: Path | None) -> dict:
     predictor = Predictor(model, tta=True, target_label_set="fasseg6")
     out = {}
@@ -79,7 +64,7 @@ def evaluate(model: Path, aligned: Path, manifest: pd.DataFrame, london: Path | 
         s = evaluate_split(predictor, rows, affines, ROOT, bootstrap=0).summary
         out[split] = {k: s[k] for k in ("pixel_accuracy", "mean_f1", "mean_f1_fg", "f1", "mean_f1_by_pose") if k in s}
     if london is not None and london.is_dir():
-        s = score_london(predictor, london)
+        s = evaluate_folder(predictor, london, "fasseg6", bootstrap=0).summary
         out["london_check"] = {k: s[k] for k in ("pixel_accuracy", "mean_f1", "mean_f1_fg", "f1") if k in s}
     return out
 
@@ -117,7 +102,8 @@ def main() -> None:
         if not args.score_only:
             table[name]["train_minutes"] = round(minutes, 1)
         write_json(args.out, table)
-        print(name, {k: round(v["mean_f1"], 4) for k, v in scores.items()}, flush=True)
+        print(name, {k: round(v["mean_f1_fg" if k == "london_check" else "mean_f1"], 4) for k, v in scores.items()},
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ and measures per FASSEG pose how much of the true head each detector's crop hold
 Writes metrics/detector.json, and the seconds per photo to metrics/timings/detector.json.
 """
 
+from dataclasses import replace
+
 import pandas as pd
 
 from stages._common import ROOT, arguments, get, parse, setup, write_json
@@ -35,7 +37,7 @@ def main() -> None:
     found["yunet_landmark_error"] = landmark_error(yunet, with_landmarks, ROOT)
     # Crops must hold the whole head at every pose: FASSEG's truth says where the head is.
     fasseg = manifest[manifest["dataset"] == "fasseg"]
-    found["head_in_crop"] = {"yunet": head_coverage(FaceFinder(params), fasseg, ROOT, params),
+    found["head_in_crop"] = {"yunet": head_coverage(FaceFinder(replace(params, detector="yunet")), fasseg, ROOT, params),
                              "haar": head_coverage(haar, fasseg, ROOT, params)}
     write_json("metrics/detector.json", found)
     write_json("metrics/timings/detector.json", seconds)

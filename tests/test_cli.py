@@ -211,8 +211,8 @@ def test_photo_inputs_are_each_read_once_and_predict_outputs_are_not_photos(mode
 
 
 def test_the_held_out_wild_protocol_scores_19_class_masks_in_fasseg_classes(model, mirror, tmp_path):
-    """The command the held-out in-the-wild photos are scored with: 512-px photos, CelebAMask-HQ's
-    19-class index masks, `--dataset folder --options '{"vocabulary": "celebamask19"}' --label-set fasseg6`."""
+    """A folder of 512-px photos with CelebAMask-HQ's 19-class index masks, scored in FASSEG's six classes:
+    `--dataset folder --options '{"vocabulary": "celebamask19"}' --label-set fasseg6`."""
     celeba = get_label_set("celebamask19").classes
     # FASSEG's six written as CelebAMask-HQ classes; eyes by image side (celebamask19's l_eye is image-left)
     as_celeba = {0: "background", 1: "skin", 2: "hair", 4: "nose", 5: "mouth"}

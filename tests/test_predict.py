@@ -3,9 +3,9 @@
 import cv2
 import numpy as np
 
-from faceparse.align import AlignParams, Alignment, align_whole_image, crop_matrix
+from faceparse.align import AlignParams, Alignment, align_whole_image, crop_coverage, crop_matrix
 from faceparse.labels import get_label_set
-from faceparse.predict import Predictor, crop_coverage
+from faceparse.predict import Predictor
 
 
 class BrightIsHead(Predictor):

@@ -119,3 +119,5 @@ def test_mix_order_gives_each_dataset_its_share():
         mix_order(rows, {"lapa": 0.2})
     with pytest.raises(FaceparseConfigError, match="sum below 1"):
         mix_order(rows, {"facesynthetics_100": 1.0})
+    with pytest.raises(FaceparseConfigError, match="less than one crop"):
+        mix_order(rows, {"facesynthetics_100": 0.001})

@@ -66,7 +66,7 @@ class AlignParams:
     shift: float = 0.05        # crop centre moved up by this fraction of the box (room for hair)
     level_eyes: bool = True
     max_angle: float = 30.0    # larger Haar eye-line angles are taken as detector mistakes and ignored
-    detector: str = "yunet"    # yunet (five points) | haar (boxes); the other is the fallback
+    detector: str = "yunet"    # yunet (five points; Haar when it finds no face) | haar (boxes only)
     min_score: float = 0.5     # YuNet faces scoring lower are not faces
 
 
@@ -142,6 +142,8 @@ def similarity(src: np.ndarray, dst: np.ndarray, rotate: bool = True) -> np.ndar
     ms, md = src.mean(0), dst.mean(0)
     s, d = src - ms, dst - md
     var = (s ** 2).sum()
+    if var <= 1e-12:
+        raise ValueError("similarity: the source points coincide")
     if rotate:
         u, sig, vt = np.linalg.svd(d.T @ s)
         sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
@@ -166,7 +168,8 @@ def align_from_points(points: np.ndarray, params: AlignParams, method: str,
     m = similarity(points, template, rotate=params.level_eyes)
     fitted = np.asarray(points, np.float64) @ m[:, :2].T + m[:, 2]
     nose_offset = fitted[2, 0] - fitted[[0, 1, 3, 4], 0].mean()
-    m[0, 2] += YAW_SHIFT * nose_offset
+    # at most 0.35 of the crop: past full profile (about 0.31 on FASSEG) the points are a detector's mistake
+    m[0, 2] += float(np.clip(YAW_SHIFT * nose_offset, -0.35 * params.size, 0.35 * params.size))
     angle = math.degrees(math.atan2(m[0, 1], m[0, 0]))
     return Alignment(matrix=m, method=method, box=tuple(float(v) for v in box), angle=float(angle),
                      score=float(score), points=_as_points(points))

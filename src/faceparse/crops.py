@@ -70,8 +70,9 @@ def oversample(rows: pd.DataFrame, repeat: dict[str, dict[str, int]]) -> np.ndar
 def mix_order(rows: pd.DataFrame, shares: dict[str, float], seed: int = 0) -> np.ndarray:
     """Row positions giving each dataset named in `shares` that share of the result, e.g.
     `{"facesynthetics_100": 0.4}`: every row of the other datasets once, and each named dataset's
-    rows drawn (seeded, each row once before any twice) until it holds its share. Empty `shares`:
-    every row once, in order."""
+    rows drawn (seeded, each position once before any twice) until it holds its share. The draw is
+    made once per run, as `oversample`'s repeats are: every epoch shuffles the same crops. Empty
+    `shares`: every row once, in order."""
     if not shares:
         return np.arange(len(rows))
     names = rows["dataset"].to_numpy()
@@ -90,6 +91,9 @@ def mix_order(rows: pd.DataFrame, shares: dict[str, float], seed: int = 0) -> np
     for name, share in sorted(shares.items()):
         pool = np.flatnonzero(names == name)
         n = int(round(share * total))
+        if n < 1:
+            raise FaceparseConfigError(f"mix: a share of {share} of {name} is less than one crop; raise it or leave "
+                                       f"{name} out of mix")
         draws = [rng.permutation(pool) for _ in range(-(-n // len(pool)))]
         parts.append(np.concatenate(draws)[:n])
     return np.concatenate(parts)

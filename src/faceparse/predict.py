@@ -21,7 +21,6 @@ from faceparse.labels import get_label_set, mapping_matrix
 from faceparse.models import default_device, load_checkpoint
 from faceparse.inference import predict_probs
 
-# Alignment methods whose box a detector guessed (and can get wrong), as opposed to landmarks.
 @dataclass
 class Predictor:
     """A model ready to segment: `crop_probs` on aligned crops, `photo_probs` on original photos."""

@@ -137,8 +137,9 @@ def model_card(params: dict, metrics_dir: Path) -> str:
         f"{main.get('encoder')}, weights {main.get('weights')}, input {params.get('align', {}).get('size')} px, "
         f"{main.get('epochs')} epochs, loss {main.get('loss')}. **Test protocol**: FASSEG V2 Test (50 photos), scored at "
         "original resolution. **Known limitations**: small training sets (about 200 real faces, 100 synthetic); FASSEG's "
-        "photos are studio portraits, mostly of light-skinned adults; faces are found by YuNet (Haar cascades when it finds "
-        "none) and a photo with no face found is segmented whole. **Licences**: FASSEG is a public research dataset (cite Khan et al. 2015, 2017); "
+        "photos are studio portraits, mostly of light-skinned adults; faces are found by "
+        f"{'YuNet (Haar cascades when it finds none)' if params.get('align', {}).get('detector', 'yunet') == 'yunet' else 'Haar cascades'}"
+        " and a photo with no face found is segmented whole. **Licences**: FASSEG is a public research dataset (cite Khan et al. 2015, 2017); "
         "FaceSynthetics is for non-commercial research only (Research Use of Data Agreement v1.0, cite Wood et al. "
         "2021); the London set is CC BY 4.0 (DeBruine & Jones 2017). Models trained on them inherit these terms."
     )

@@ -1,7 +1,8 @@
 """Training levers for photos from the wild, each off unless its `augment` probability says otherwise:
 
 - `background`: the face is composited through its mask onto a background that holds no face: a
-  real scene (a FaceSynthetics crop with its person filled in from the scene around it), a flat
+  real scene (a FaceSynthetics crop with its head filled in from the scene around it; clothes and
+  hats stay, as fasseg6 labels them background, so a torso can sit below the new face), a flat
   colour, noise, or a blurred texture. The `edge_ignore` pixels either side of the face's outline
   become 255, since a hair edge cut from a studio backdrop is not an honest edge on a new scene.
 - `camera`: what cameras other than a studio's do: colour temperature and white balance, gamma and
@@ -9,8 +10,8 @@
   greyscale.
 - `occlusion`: things in front of the face: hands and objects (filled polygons and ellipses, from
   scene texture or flat colour, labelled background, as in-the-wild truth labels them), a headset
-  band over the head (background), glasses frames (255: truth sets ignore what glasses cover) and
-  cut-outs of noise (255).
+  band over the head (background), glasses frames (255: the study's fasseg6 tables ignore what
+  glasses cover) and cut-outs of noise (255).
 
 Every lever changes the photo; labels change only to background or 255, never to another face class.
 """
