@@ -43,6 +43,8 @@ CONFIGS = {
     "camera": {"augment": {"camera": 0.6}},
     "occlusion": {"augment": {"occlusion": 0.4}},
     "mix": {"datasets": ["fasseg", "facesynthetics_100"], "mix": {"facesynthetics_100": 0.4}},
+    "background+mix": {"augment": {"background": 0.6}, "scenes": SCENES,
+                       "datasets": ["fasseg", "facesynthetics_100"], "mix": {"facesynthetics_100": 0.4}},
     "all": {"augment": {"background": 0.6, "camera": 0.6, "occlusion": 0.4}, "scenes": SCENES,
             "datasets": ["fasseg", "facesynthetics_100"], "mix": {"facesynthetics_100": 0.4}},
 }

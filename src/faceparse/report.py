@@ -131,7 +131,8 @@ def build_sections(metrics_dir: Path, params: dict) -> list[tuple[str, str, Any]
 def model_card(params: dict, metrics_dir: Path) -> str:
     main = params.get("train", {}).get("main", {})
     return (
-        f"**Data**: FASSEG V2 train + V3 train (real, frontal to full profile) for `main`; Microsoft FaceSynthetics-100 "
+        f"**Data**: {' + '.join(main.get('datasets', ['fasseg']))} train for `main` (FASSEG V2 and V3: real, frontal to "
+        f"full profile; mixed in as shares of each epoch: {main.get('mix') or 'none'}); Microsoft FaceSynthetics-100 "
         f"for `synthetic`; the adapter learns on FASSEG train. **Label set**: {params.get('prepare', {}).get('label_set')} "
         f"(background, skin, hair, eyes, nose, mouth; eyebrows are hair). **Architecture**: {main.get('arch')} / "
         f"{main.get('encoder')}, weights {main.get('weights')}, input {params.get('align', {}).get('size')} px, "
