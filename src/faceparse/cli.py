@@ -24,7 +24,7 @@ def _predictor(args):
     from faceparse.predict import Predictor
 
     return Predictor(Path(args.model), Path(args.adapter) if args.adapter else None, tta=not args.no_tta,
-                     target_label_set=args.label_set)
+                     target_label_set=args.label_set, runtime=args.runtime)
 
 
 def _maps(source: str, target: str) -> bool:
@@ -228,21 +228,30 @@ def _write_image(path: Path, array: np.ndarray) -> None:
     tmp.replace(path)
 
 
-def _segment_one(predictor, photo: Path, name: str, out: Path, confidence: bool) -> dict:
-    """Segment one photo, write its files, and return its row of predictions.csv."""
-    import cv2
-
-    from faceparse.align import alignment_columns
+def _read_and_find(predictor, photo: Path, name: str):
+    """A photo decoded and its faces found (or the error saying why it could not be read)."""
     from faceparse.datasets import read_image
-    from faceparse.plots import colourise
-    from faceparse.predict import segment_photo
 
     try:
         image = read_image(photo)
     except FaceparseDataError as err:
-        log.warning("not segmented: %s", err)
-        return {"photo": str(photo), "status": f"unreadable: {err.problem}"}
-    labels, conf, faces = segment_photo(predictor, image)
+        return photo, name, None, err
+    return photo, name, image, predictor.align(image)
+
+
+def _segment_one(predictor, found, out: Path, confidence: bool) -> dict:
+    """Segment one photo (`_read_and_find`'s result), write its files, and return its row of predictions.csv."""
+    import cv2
+
+    from faceparse.align import alignment_columns
+    from faceparse.plots import colourise
+    from faceparse.predict import segment_photo
+
+    photo, name, image, faces = found
+    if image is None:
+        log.warning("not segmented: %s", faces)
+        return {"photo": str(photo), "status": f"unreadable: {faces.problem}"}
+    labels, conf, faces = segment_photo(predictor, image, faces)
     files = {"labels": f"{name}_labels.png", "overlay": f"{name}_overlay.jpg"}
     if confidence:
         files["confidence"] = f"{name}_confidence.png"
@@ -279,10 +288,16 @@ def cmd_predict(args) -> int:
     todo = [(photo, name) for photo, name in photos if _key(photo) not in done]
     _check_names_free(todo, results, out)
     bar = tqdm(total=len(photos), initial=len(photos) - len(todo), desc="predict", unit="photo", dynamic_ncols=True)
+    from faceparse.pipeline import prefetch
+    from faceparse.threads import current
+
+    found = (_read_and_find(predictor, photo, name) for photo, name in todo)
+    if current() > 1:  # decode and find faces in the next photos while the model runs
+        found = prefetch(found, depth=8)
     try:
         with interruptible():
-            for photo, name in todo:
-                results.add([[_segment_one(predictor, photo, name, out, args.confidence)]])
+            for item in found:
+                results.add([[_segment_one(predictor, item, out, args.confidence)]])
                 bar.update(1)
     except Interrupted as err:
         bar.close()
@@ -347,6 +362,10 @@ def _model_args(p: argparse.ArgumentParser, label_set_help: str | None) -> None:
     if label_set_help is not None:
         p.add_argument("--label-set", choices=sorted(LABEL_SETS), help=label_set_help)
     p.add_argument("--no-tta", action="store_true", help="no flip test-time augmentation")
+    p.add_argument("--runtime", choices=["auto", "onnx", "torch"], default="auto",
+                   help="where the model runs: onnx (ONNX Runtime, the fastest on a CPU; the model is exported "
+                   "once to ~/.cache/faceparse/onnx), torch (a GPU, a label adapter), or auto (default: onnx on a "
+                   "CPU without adapter, else torch)")
     p.add_argument("--threads", type=int, default=argparse.SUPPRESS,
                    help="threads for the model and image work (default: FACEPARSE_THREADS, else every core this "
                    "process may use); give two runs on one machine half the cores each")

@@ -13,11 +13,13 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from faceparse.align import Alignment
+from faceparse.align import Alignment, warp_image
 from faceparse.datasets import read_image, read_index_mask
 from faceparse.metrics import bootstrap_mean_f1, confusion_matrix, mean_f1_by_group, protocol_summary, scores
+from faceparse.pipeline import prefetch
 from faceparse.plots import overlay_panel
 from faceparse.predict import Predictor
+from faceparse.threads import current as current_threads
 
 # The published summary each label set is compared by, in the papers that use it.
 PROTOCOL_OF_LABEL_SET = {"helen11": "helen_overall", "lapa11": "lapa", "celebamask19": "celebamask"}
@@ -59,6 +61,8 @@ def score_photos(predictor: Predictor, items: Iterable[Item], n: int, bootstrap:
     classes = predictor.classes
     k = len(classes)
     cms, ids, poses = [], [], []
+    if current_threads() > 1:  # read the next photos and find their faces while the model runs
+        items = prefetch(iter(items), depth=8)
     for photo_id, pose, truth, image, alignment in tqdm(items, total=n, desc="evaluate", unit="photo",
                                                        dynamic_ncols=True, leave=False):
         cms.append(confusion_matrix(truth, predict_label_map(predictor, image, alignment), k))
@@ -121,8 +125,10 @@ def stored_alignment(row: pd.Series, affines: np.ndarray) -> Alignment:
 
 
 def predict_label_map(predictor: Predictor, image: np.ndarray, alignment: Alignment) -> np.ndarray:
-    """`(H, W) uint8` classes over the whole photo for one face."""
-    return predictor.photo_probs(image, alignment).argmax(0).astype(np.uint8)
+    """`(H, W) uint8` classes over the whole photo for one face: the argmax of `photo_probs`, made
+    over the face's window only (`Predictor.face_map`)."""
+    probs = predictor.crop_probs(warp_image(image, alignment.matrix, predictor.size)[None])[0]
+    return predictor.face_map(image.shape, alignment, probs).full()[0]
 
 
 def write_overlays(predictor: Predictor, result: SplitResult, rows: pd.DataFrame, affines: np.ndarray,

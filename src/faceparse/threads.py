@@ -2,17 +2,20 @@
 machine share its cores instead of each taking all of them (and both running several times slower).
 
 `--threads N` on the command line, else `FACEPARSE_THREADS`, else the cores this process may run on
-(its CPU affinity, which a container or `taskset` narrows). It sets torch's intra-op threads and
-OpenCV's pool; each DataLoader worker runs single-threaded, being one of the parallel parts itself.
+(its CPU affinity, which a container or `taskset` narrows). It sets torch's intra-op threads,
+OpenCV's pool and ONNX Runtime's (`current()`); each DataLoader worker runs single-threaded, being
+one of the parallel parts itself.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 from faceparse.errors import FaceparseConfigError
 
 ENV = "FACEPARSE_THREADS"
+_configured: int | None = None
 
 
 def available_cores() -> int:
@@ -38,14 +41,25 @@ def resolve(threads: int | None = None) -> int:
 
 
 def configure(threads: int | None = None) -> int:
-    """Size torch's and OpenCV's thread pools in this process; returns the number used."""
+    """Size torch's, OpenCV's and (through `current()`) ONNX Runtime's thread pools in this process;
+    returns the number used. torch is not imported for this: when it is not loaded yet, it reads
+    the number from OMP_NUM_THREADS when it is."""
+    global _configured
     import cv2
-    import torch
 
     n = resolve(threads)
-    torch.set_num_threads(n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+    else:
+        os.environ["OMP_NUM_THREADS"] = str(n)
     cv2.setNumThreads(n)
+    _configured = n
     return n
+
+
+def current() -> int:
+    """The number `configure` set, else what it would set (`resolve()`)."""
+    return _configured if _configured is not None else resolve()
 
 
 def worker_process_init() -> None:

@@ -18,14 +18,19 @@ Only the measurements are re-exported here; `run` (needs the model code) and `lo
 are imported from their modules. Figures are drawn by `faceparse.plots`.
 """
 
-from faceparse.profile.colour import ita, ita_category, srgb_to_lab, srgb_to_linear, xyz_to_lab
-from faceparse.profile.face import profile_face
-from faceparse.profile.fwhr import FwhrMeasurement, fwhr_from_labels
-from faceparse.profile.landmarks import fwhr_from_landmarks, read_tem
-from faceparse.profile.params import ProfileParams
-from faceparse.profile.skin import SkinPatch, SkinProfile, is_greyscale, measure_skin
-from faceparse.profile.stats import bootstrap_ci, icc_3_1, pearson_r
+# Names are looked up on first use, so that importing one measurement (`profile.face`, as
+# `faceparse profile` does) does not import the statistics and SciPy with it.
+_HOME = {"ita": "colour", "ita_category": "colour", "srgb_to_lab": "colour", "srgb_to_linear": "colour",
+         "xyz_to_lab": "colour", "profile_face": "face", "FwhrMeasurement": "fwhr", "fwhr_from_labels": "fwhr",
+         "fwhr_from_landmarks": "landmarks", "read_tem": "landmarks", "ProfileParams": "params",
+         "SkinPatch": "skin", "SkinProfile": "skin", "is_greyscale": "skin", "measure_skin": "skin",
+         "bootstrap_ci": "stats", "icc_3_1": "stats", "pearson_r": "stats"}
+__all__ = sorted(_HOME)
 
-__all__ = ["FwhrMeasurement", "ProfileParams", "SkinPatch", "SkinProfile", "bootstrap_ci", "fwhr_from_labels",
-           "fwhr_from_landmarks", "icc_3_1", "is_greyscale", "ita", "ita_category", "measure_skin", "pearson_r",
-           "profile_face", "read_tem", "srgb_to_lab", "srgb_to_linear", "xyz_to_lab"]
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module 'faceparse.profile' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f"faceparse.profile.{_HOME[name]}"), name)

@@ -52,8 +52,16 @@ def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
     The IEC 61966-2-1 piecewise curve: a linear toe below 0.04045, a 2.4 power above; a plain 2.2
     gamma is off by up to 0.6 L* in the darks where dark skin lies.
     """
-    v = _as_unit_rgb(rgb)
+    if np.asarray(rgb).dtype == np.uint8 and np.shape(rgb)[-1:] == (3,):
+        return _LINEAR_OF_BYTE[rgb]  # the same curve, evaluated once for each of the 256 values
+    return _linear(_as_unit_rgb(rgb))
+
+
+def _linear(v: np.ndarray) -> np.ndarray:
     return np.where(v <= 0.04045, v / 12.92, ((np.maximum(v, 0.04045) + 0.055) / 1.055) ** 2.4)
+
+
+_LINEAR_OF_BYTE = _linear(np.arange(256, dtype=np.float64) / 255.0)
 
 
 def linear_to_xyz(linear: np.ndarray) -> np.ndarray:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
 
+from faceparse.facemap import MARGIN, FaceMap
 from faceparse.labels import FASSEG6
 from faceparse.profile.params import ProfileParams
 
@@ -49,6 +51,21 @@ class Frame:
         """The column halfway between the eye centres: the face's midline."""
         return int(round((self.eyes[0].cx + self.eyes[1].cx) / 2))
 
+    @cached_property
+    def nose(self) -> list[Blob]:
+        """The nose's blobs, largest first (computed once for the skin patches and the fWHR)."""
+        return blobs(self.labels == NOSE)
+
+    @cached_property
+    def mouth(self) -> list[Blob]:
+        """The mouth's blobs, largest first."""
+        return blobs(self.labels == MOUTH)
+
+    @cached_property
+    def filled(self) -> np.ndarray:
+        """`filled_face` of the frame's map."""
+        return filled_face(self.labels)
+
     def photo_xy(self, x: float, y: float) -> tuple[float, float]:
         """A frame pixel (x, y) on the original photo."""
         px, py = self.to_photo @ np.array([x, y, 1.0])
@@ -74,17 +91,21 @@ def _two_eyes(labels: np.ndarray, min_ratio: float) -> tuple[tuple[Blob, Blob] |
     return (a, b), []
 
 
-def face_frame(labels: np.ndarray, eye_line_angle: float | None,
+def face_frame(face: FaceMap | np.ndarray, eye_line_angle: float | None,
                params: ProfileParams) -> tuple[Frame | None, list[str]]:
-    """The `(H, W) uint8` map rotated about its centre so that the eye line is horizontal (on a
-    canvas grown to keep every pixel), with its two eyes; None and a flag when it has no two eyes.
+    """The face map rotated so that the eye line is horizontal, with its two eyes; None and a flag
+    when it has no two eyes.
 
-    eye_line_angle: degrees of the line from the image-left to the image-right eye (y down); None
-    takes it from the two eye blobs.
+    face: a `FaceMap`, or a whole-photo `(H, W) uint8` fasseg6 map (taken to its `FaceMap`). The
+    rotation is the one about the photo's centre onto a canvas grown to keep every pixel of the
+    photo; the frame holds the part of that canvas around the face's window (`MARGIN` pixels more,
+    its corner on even canvas coordinates), so it is the same whether the map came whole or as a
+    window. eye_line_angle: degrees of the line from the image-left to the image-right eye (y
+    down); None takes it from the two eye blobs.
     """
-    labels = np.asarray(labels)
-    if labels.ndim != 2 or labels.dtype != np.uint8:
-        raise ValueError(f"expected a (H, W) uint8 fasseg6 label map, found {labels.dtype} {labels.shape}")
+    if not isinstance(face, FaceMap):
+        face = FaceMap.from_photo(face)
+    labels = face.labels
     eyes, flags = _two_eyes(labels, params.min_eye_area_ratio)
     if eyes is None:
         return None, flags
@@ -92,16 +113,26 @@ def face_frame(labels: np.ndarray, eye_line_angle: float | None,
     if angle is None:
         angle = math.degrees(math.atan2(eyes[1].cy - eyes[0].cy, eyes[1].cx - eyes[0].cx))
     if abs(angle) < 1e-9:
-        frame_labels, to_photo = labels, np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+        frame_labels = labels
+        to_photo = np.array([[1.0, 0.0, float(face.x0)], [0.0, 1.0, float(face.y0)]])
     else:
-        h, w = labels.shape
+        h, w = face.photo_shape
         m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-        corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], dtype=np.float64) @ m.T
-        m[:, 2] -= corners.min(axis=0)  # grow the canvas so no part of the face is cut off
-        size = np.ceil(corners.max(axis=0) - corners.min(axis=0)).astype(int)
-        frame_labels = cv2.warpAffine(labels, m, (int(size[0]), int(size[1])), flags=cv2.INTER_NEAREST,
+        photo_corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], dtype=np.float64) @ m.T
+        m[:, 2] -= photo_corners.min(axis=0)  # the canvas holding every pixel of the photo
+        wh, ww = labels.shape
+        x0, y0 = face.x0, face.y0
+        corners = np.array([[x0, y0, 1], [x0 + ww, y0, 1], [x0, y0 + wh, 1], [x0 + ww, y0 + wh, 1]],
+                           dtype=np.float64) @ m.T
+        lo = (np.floor(corners.min(axis=0)).astype(int) - MARGIN) // 2 * 2
+        hi = np.ceil(corners.max(axis=0)).astype(int) + MARGIN
+        m_window = m.copy()
+        m_window[:, 2] += m[:, :2] @ (x0, y0) - lo  # window pixel -> its canvas pixel, counted from `lo`
+        size = hi - lo
+        frame_labels = cv2.warpAffine(labels, m_window, (int(size[0]), int(size[1])), flags=cv2.INTER_NEAREST,
                                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         to_photo = cv2.invertAffineTransform(m)
+        to_photo[:, 2] += to_photo[:, :2] @ lo
         eyes, flags = _two_eyes(frame_labels, params.min_eye_area_ratio)
         if eyes is None:
             return None, flags

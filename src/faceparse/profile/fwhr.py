@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from faceparse.profile.frame import HAIR, MOUTH, NOSE, Blob, Frame, blobs, face_frame, filled_face, run_edges
+from faceparse.facemap import FaceMap
+from faceparse.profile.frame import HAIR, Blob, Frame, face_frame, run_edges
 from faceparse.profile.params import ProfileParams
 
 
@@ -88,9 +89,11 @@ def _brow_row(frame: Frame, eye: Blob) -> float | None:
     return float(r0 + np.median(lowest[has]))
 
 
-def fwhr_from_labels(labels: np.ndarray, eye_line_angle: float | None = None,
-                     params: ProfileParams = ProfileParams()) -> FwhrMeasurement:
-    """fWHR from a `(H, W) uint8` fasseg6 face map, in that map's (the original photo's) pixels.
+def fwhr_from_labels(labels: np.ndarray | FaceMap, eye_line_angle: float | None = None,
+                     params: ProfileParams = ProfileParams(),
+                     framed: tuple[Frame | None, list[str]] | None = None) -> FwhrMeasurement:
+    """fWHR from a `(H, W) uint8` fasseg6 face map (or its `FaceMap`), in the original photo's pixels;
+    framed: `face_frame`'s result when already computed.
 
     Width: the sum of the two half-widths of `_half_width`, each the distance from the midline between
     the eyes to the edge of the run of face pixels (skin, eyes, nose, mouth) crossing it, in the
@@ -101,10 +104,12 @@ def fwhr_from_labels(labels: np.ndarray, eye_line_angle: float | None = None,
     half of each eye, fasseg6 paints brows as hair), or "eyelid", the top of the eyes, averaged over
     the two eyes, down to the upper lip (the mouth's top row). Missing parts give NaN and a flag.
     """
-    frame, flags = face_frame(np.asarray(labels), eye_line_angle, params)
+    frame, flags = framed if framed is not None else face_frame(
+        labels if isinstance(labels, FaceMap) else np.asarray(labels), eye_line_angle, params)
+    flags = list(flags)
     if frame is None:
         return FwhrMeasurement(brow=params.brow, flags=tuple(flags))
-    nose, mouth = blobs(frame.labels == NOSE), blobs(frame.labels == MOUTH)
+    nose, mouth = frame.nose, frame.mouth
     flags += ["no_nose"] * (not nose) + ["no_mouth"] * (not mouth)
     if not nose:
         return FwhrMeasurement(brow=params.brow, flags=tuple(flags))
@@ -119,7 +124,7 @@ def fwhr_from_labels(labels: np.ndarray, eye_line_angle: float | None = None,
     bottom = min(low + int(round(0.25 * frame.iod)), frame.labels.shape[0] - 1)
     rows = np.arange(top, bottom + 1)
     mid = frame.mid
-    left, right = run_edges(filled_face(frame.labels), rows, mid)
+    left, right = run_edges(frame.filled, rows, mid)
     search = (rows >= eye_row) & (rows <= nose_bottom)
     sides = []
     for side, d in (("right", mid - left), ("left", right - mid)):  # the image's left is the subject's right

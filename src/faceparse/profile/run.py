@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +20,11 @@ from faceparse.align import alignment_columns, warp_image
 from faceparse.datasets import read_image
 from faceparse.errors import FaceparseConfigError, FaceparseDataError
 from faceparse.labels import FASSEG6
+from faceparse.pipeline import prefetch
 from faceparse.predict import Predictor
 from faceparse.profile.face import profile_face
 from faceparse.profile.params import ProfileParams
+from faceparse.threads import current as current_threads
 
 
 def profile_photos(predictor: Predictor, photos: list[Path], params: ProfileParams = ProfileParams(),
@@ -39,46 +45,102 @@ def profile_rows(predictor: Predictor, photos: list[Path], params: ProfileParams
     return rows
 
 
+MEASURERS = 2  # batches measured at once while the model runs on the next (1: 19.2 s, 2: 17.0 s on 80 photos)
+
+
 def iter_profile(predictor: Predictor, photos: list[Path], params: ProfileParams = ProfileParams(),
                  batch_size: int = 8) -> Iterator[list[list[dict]]]:
     """For each batch of photos, in order, their rows: one list per photo, one row per face (largest
     first), or one row flagged `no_face` or `unreadable: ...`. All faces of a batch are segmented
     together. `predictor` must give FASSEG's six classes (`Predictor(..., target_label_set="fasseg6")`
-    projects any other model onto them)."""
+    projects any other model onto them).
+
+    With more than one thread (`faceparse.threads`), the work runs in three overlapping parts: a
+    thread decodes the next photos and finds their faces, the model segments the current batch,
+    and two threads measure the batches before it. The rows are those of the serial order, each face
+    measured on its `Predictor.face_map`."""
     if predictor.label_set != FASSEG6.name:
         raise FaceparseConfigError(f"{predictor.model_path}: profiling reads FASSEG regions, but this predictor gives "
                                    f"{predictor.label_set!r}; use target_label_set='fasseg6'")
-    for start in range(0, len(photos), batch_size):
-        batch = photos[start:start + batch_size]
-        groups: list[list[dict]] = [[] for _ in batch]
-        found = []
-        for k, photo in enumerate(batch):
-            try:
-                image = read_image(photo)
-            except FaceparseDataError as err:
-                groups[k].append({"photo": str(photo), "face_index": -1, "n_faces": 0,
-                                  "flags": f"unreadable: {err.problem}"})
-                continue
-            faces = predictor.align(image)
-            if not faces:
-                groups[k].append({"photo": str(photo), "face_index": -1, "n_faces": 0, "flags": "no_face",
-                                  "width": image.shape[1], "height": image.shape[0]})
-            found += [(k, photo, image, i, len(faces), f) for i, f in enumerate(faces)]
-        if found:
-            crops = np.stack([warp_image(image, f.matrix, predictor.size) for _, _, image, _, _, f in found])
-            probs = predictor.crop_probs(crops)
-            for (k, photo, image, i, n, face), p in zip(found, probs):
-                full = predictor.photo_probs(image, face, p)
-                labels, confidence = full.argmax(0).astype(np.uint8), full.max(0)
-                flags = ["several_faces"] if n > 1 else []
-                row = {"photo": str(photo), "face_index": i, "n_faces": n, "width": image.shape[1],
-                       "height": image.shape[0], **alignment_columns(face)}
-                measured = profile_face(image, labels, confidence, None, params)
-                own_flags = [f for key in ("skin_flags", "fwhr_flags") for f in str(measured.get(key, "")).split(";") if f]
-                row.update(measured)
-                row["flags"] = ";".join(dict.fromkeys(flags + own_flags))  # a flag both measures raise, once
-                groups[k].append(row)
-        yield groups
+    parallel = current_threads() > 1
+    found = _found(predictor, photos)
+    if parallel:
+        found = prefetch(found, depth=2 * batch_size)
+    with ThreadPoolExecutor(MEASURERS, thread_name_prefix="measure") if parallel else nullcontext() as measurer:
+        waiting: deque = deque()
+        try:
+            for batch in _batches(found, batch_size):
+                faces = [(k, item, i, face) for k, item in enumerate(batch) for i, face in enumerate(item.faces)]
+                probs = predictor.crop_probs(np.stack([item.crops[i] for _, item, i, _ in faces])) if faces else []
+                if measurer is None:
+                    yield _measure(predictor, batch, faces, probs, params)
+                    continue
+                waiting.append(measurer.submit(_measure, predictor, batch, faces, probs, params))
+                if len(waiting) > MEASURERS:
+                    yield waiting.popleft().result()
+            while waiting:
+                yield waiting.popleft().result()
+        finally:
+            for job in waiting:
+                job.cancel()
+            close = getattr(found, "close", None)
+            if close is not None:
+                close()
+
+
+@dataclass
+class _Photo:
+    """A photo read and searched for faces: its pixels, faces and their crops, or why it has none."""
+
+    photo: Path
+    image: np.ndarray | None = None
+    faces: tuple = ()
+    crops: tuple = ()
+    problem: str | None = None
+
+
+def _found(predictor: Predictor, photos: list[Path]) -> Iterator[_Photo]:
+    for photo in photos:
+        try:
+            image = read_image(photo)
+        except FaceparseDataError as err:
+            yield _Photo(photo, problem=err.problem)
+            continue
+        faces = predictor.align(image)
+        yield _Photo(photo, image, tuple(faces), tuple(warp_image(image, f.matrix, predictor.size) for f in faces))
+
+
+def _batches(items: Iterator[_Photo], size: int) -> Iterator[list[_Photo]]:
+    batch: list[_Photo] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _measure(predictor: Predictor, batch: list[_Photo], faces: list, probs, params: ProfileParams) -> list[list[dict]]:
+    groups: list[list[dict]] = [[] for _ in batch]
+    for k, item in enumerate(batch):
+        if item.problem is not None:
+            groups[k].append({"photo": str(item.photo), "face_index": -1, "n_faces": 0,
+                              "flags": f"unreadable: {item.problem}"})
+        elif not item.faces:
+            groups[k].append({"photo": str(item.photo), "face_index": -1, "n_faces": 0, "flags": "no_face",
+                              "width": item.image.shape[1], "height": item.image.shape[0]})
+    for (k, item, i, face), p in zip(faces, probs):
+        n = len(item.faces)
+        flags = ["several_faces"] if n > 1 else []
+        row = {"photo": str(item.photo), "face_index": i, "n_faces": n, "width": item.image.shape[1],
+               "height": item.image.shape[0], **alignment_columns(face)}
+        measured = profile_face(item.image, predictor.face_map(item.image.shape, face, p), None, None, params)
+        own_flags = [f for key in ("skin_flags", "fwhr_flags") for f in str(measured.get(key, "")).split(";") if f]
+        row.update(measured)
+        row["flags"] = ";".join(dict.fromkeys(flags + own_flags))  # a flag both measures raise, once
+        groups[k].append(row)
+    return groups
 
 
 def rows_complete(rows: list[dict]) -> bool:

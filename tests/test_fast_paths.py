@@ -1,0 +1,191 @@
+"""The fast paths of profile, predict and evaluate give what the plain ones give.
+
+The plain path: probabilities over the whole photo, `np.argmax`, one photo after another. The fast
+one: the face's window only (`Predictor.face_map`), and threads that read, segment and measure at
+once. Both on either runtime; ONNX Runtime itself is checked against PyTorch (probabilities within
+1e-4) and its YuNet against OpenCV's (within 1e-3 pixels)."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceparse import threads
+from faceparse.align import AlignParams, warp_image
+from faceparse.datasets import read_image
+from faceparse.datasets.base import list_images
+from faceparse.detect import YuNetFaceFinder
+from faceparse.facemap import FaceMap
+from faceparse.pipeline import prefetch
+from faceparse.predict import Predictor, argmax_max
+from faceparse.profile import ProfileParams, profile_face
+from faceparse.profile.run import iter_profile
+
+
+@pytest.fixture(scope="module")
+def london(mirror):
+    return list_images(mirror / "london_faces", recursive=True)[:5]
+
+
+@pytest.fixture
+def two_threads():
+    before = threads.current()
+    threads.configure(2)
+    yield
+    threads.configure(before)
+
+
+def slow_rows(predictor: Predictor, photos) -> list[dict]:
+    """Profile rows the plain way: whole-photo probabilities, `np.argmax`, one face at a time."""
+    rows = []
+    for photo in photos:
+        image = read_image(photo)
+        for face in predictor.align(image):
+            probs = predictor.photo_probs(image, face)
+            rows.append(profile_face(image, probs.argmax(0).astype(np.uint8), probs.max(0), None, ProfileParams()))
+    return rows
+
+
+STUDY_MODEL = Path(__file__).resolve().parents[1] / "models" / "main.pt"
+
+
+@pytest.fixture(params=["tiny", "study"])
+def profiled_model(request, model):
+    """The tests' tiny model, and the study's main model where `make repro` has built it (its
+    patches and fWHR are measured; the tiny model's are mostly NaN)."""
+    if request.param == "tiny":
+        return model
+    if not STUDY_MODEL.exists():
+        pytest.skip("models/main.pt not built (make repro)")
+    return STUDY_MODEL
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "torch"])
+def test_the_fast_profile_rows_equal_the_plain_ones(profiled_model, runtime, london, two_threads):
+    model = profiled_model
+    predictor = Predictor(model, tta=True, target_label_set="fasseg6", runtime=runtime)
+    slow = slow_rows(predictor, london)
+    fast = [row for batch in iter_profile(predictor, london, ProfileParams(), batch_size=2)
+            for group in batch for row in group]
+    assert len(fast) == len(slow) == len(london)
+    compared, off = 0, []
+    for a, b in zip(slow, fast):
+        assert a.keys() <= b.keys()
+        for key, value in a.items():
+            if isinstance(value, str):
+                ok = b[key] == value
+            elif isinstance(value, float) and math.isnan(value):
+                ok = math.isnan(b[key])
+            elif key in MEASURES or key.endswith(MEASURE_ENDINGS):
+                ok = abs(b[key] - value) <= 1e-3
+                compared += 1
+            else:  # counts, positions, angles
+                ok = abs(b[key] - value) <= 1e-9 * max(1.0, abs(value))
+            if not ok:
+                off.append((key, value, b[key]))
+    assert not off
+    assert compared >= 4 * len(london)  # real numbers were compared, not NaN against NaN
+    assert all(math.isfinite(r["skin_median_L"]) for r in fast)
+    if model == STUDY_MODEL:
+        assert all(math.isfinite(r["fwhr"]) and math.isfinite(r["cheeks_L"]) for r in fast)
+
+
+MEASURES = {"fwhr", "skin_ita", "cheeks_ita"}
+MEASURE_ENDINGS = ("_L", "_a", "_b", "_ita")
+
+
+def test_onnx_runtime_gives_torchs_probabilities(model, london):
+    onnx = Predictor(model, tta=True, runtime="onnx")
+    torch_ = Predictor(model, tta=True, runtime="torch")
+    image = read_image(london[0])
+    crops = np.stack([warp_image(image, f.matrix, onnx.size) for f in onnx.align(image)] * 3)
+    a, b = onnx.crop_probs(crops), torch_.crop_probs(crops)
+    assert a.shape == b.shape == (3, 6, onnx.size, onnx.size)
+    assert np.abs(a - b).max() < 1e-4
+    assert np.allclose(a.sum(1), 1.0, atol=1e-5)
+
+
+def test_a_cached_graph_runs_without_importing_torch(model):
+    Predictor(model, runtime="onnx")  # exports the graph once
+    code = ("import sys; from faceparse.predict import Predictor; "
+            f"p = Predictor({str(model)!r}, runtime='onnx'); print('torch' in sys.modules, p.label_set)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "fasseg6"]
+
+
+def test_an_edited_model_file_gets_a_graph_of_its_own(model, tmp_path):
+    from faceparse.runtime import graph_path
+
+    copy = tmp_path / "copy.pt"
+    copy.write_bytes(model.read_bytes() + b"\0")
+    assert graph_path(copy, True) != graph_path(model, True)
+    assert graph_path(model, True) != graph_path(model, False)
+
+
+def test_yunet_through_onnx_runtime_finds_what_opencv_finds(mirror, london):
+    photos = london + list_images(mirror / "fasseg" / "V3" / "Train_RGB")[::30]
+    opencv = YuNetFaceFinder(AlignParams(), runtime="opencv")
+    onnx = YuNetFaceFinder(AlignParams(), runtime="onnx")
+    for photo in photos:
+        image = read_image(photo)
+        a, b = opencv.detect(image), onnx.detect(image)
+        assert a.shape == b.shape and len(a) >= 1, photo
+        assert np.abs(a - b).max() < 1e-3, photo
+
+
+def test_face_map_is_the_whole_photo_argmax_on_the_face_window(model, london):
+    predictor = Predictor(model, runtime="onnx")
+    image = read_image(london[1])
+    face = predictor.align(image)[0]
+    probs = predictor.crop_probs(warp_image(image, face.matrix, predictor.size)[None])[0]
+    whole = predictor.photo_probs(image, face, probs)
+    fast = predictor.face_map(image.shape, face, probs)
+    labels, _ = fast.full()
+    assert np.array_equal(labels, whole.argmax(0))
+    assert np.array_equal(fast.confidence, whole.max(0)[fast.photo_slices()])
+    assert fast.shape[0] < image.shape[0] and fast.shape[1] < image.shape[1]
+    reference = FaceMap.from_photo(whole.argmax(0).astype(np.uint8), whole.max(0))
+    assert (fast.x0, fast.y0, fast.shape) == (reference.x0, reference.y0, reference.shape)
+    assert fast.x0 % 2 == 0 and fast.y0 % 2 == 0
+
+
+def test_face_map_windows_hold_every_face_pixel_and_a_background_margin():
+    labels = np.zeros((40, 50), np.uint8)
+    labels[11:20, 7:30] = 1
+    labels[25, 33] = 4
+    face = FaceMap.from_photo(labels)
+    assert (face.x0, face.y0) == (4, 8)  # 7 - 2 and 11 - 2, down to even
+    assert face.labels.shape == (25 - 8 + 3, 33 - 4 + 3)
+    whole, _ = face.full()
+    assert np.array_equal(whole, labels)
+    edge = np.zeros((10, 10), np.uint8)
+    edge[0:3, 8:10] = 2  # the face touches the photo's edge: the window stops there
+    assert FaceMap.from_photo(edge).photo_slices() == (slice(0, 5), slice(6, 10))
+
+
+def test_argmax_max_breaks_ties_as_argmax():
+    rng = np.random.default_rng(0)
+    probs = rng.integers(0, 3, (20, 30, 6)).astype(np.float32)  # many ties
+    labels, best = argmax_max(probs)
+    assert np.array_equal(labels, probs.argmax(-1))
+    assert np.array_equal(best, probs.max(-1))
+    chw = np.ascontiguousarray(np.moveaxis(probs, -1, 0))
+    assert np.array_equal(argmax_max(np.moveaxis(chw, 0, -1))[0], probs.argmax(-1))
+
+
+def test_prefetch_keeps_the_order_and_raises_where_the_producer_failed():
+    def items():
+        yield from range(5)
+        raise ValueError("photo 5 is damaged")
+
+    got = []
+    with pytest.raises(ValueError, match="photo 5"):
+        for item in prefetch(items(), depth=2):
+            got.append(item)
+    assert got == [0, 1, 2, 3, 4]
+    assert list(prefetch(iter(range(100)), depth=3)) == list(range(100))
