@@ -39,8 +39,13 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 repro: setup
 	$(VENV)/bin/dvc repro
 
-test: setup
+test: setup $(VENV)/.installed-ray
 	$(PY) -m pytest -q --durations=8
+
+# Ray is an extra (`pip install "faceparse[ray]"`, for `--engine ray`); the tests need it.
+$(VENV)/.installed-ray: $(VENV)/.installed requirements-ray.lock
+	$(PIP) install -q $(TORCH) -c requirements.lock -r requirements-ray.lock
+	touch $@
 
 bench: setup
 	$(PY) benchmarks/mask_conversion.py

@@ -12,15 +12,15 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-# The models the tests train are exported to ONNX in the user cache (`faceparse.runtime`): keep
-# those graphs out of the real cache, in one folder for the whole run.
-if "FACEPARSE_TEST_CACHE" not in os.environ:
+# The models the tests train are exported to ONNX in faceparse's cache (`faceparse.runtime`): keep
+# those graphs out of the user's, in one folder for the whole run (other tools' caches stay put).
+if "FACEPARSE_CACHE_DIR" not in os.environ:
     import atexit
     import shutil
     import tempfile
 
-    os.environ["FACEPARSE_TEST_CACHE"] = os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="faceparse-cache-")
-    atexit.register(shutil.rmtree, os.environ["FACEPARSE_TEST_CACHE"], ignore_errors=True)
+    os.environ["FACEPARSE_CACHE_DIR"] = tempfile.mkdtemp(prefix="faceparse-cache-")
+    atexit.register(shutil.rmtree, os.environ["FACEPARSE_CACHE_DIR"], ignore_errors=True)
 
 
 def mirror_root() -> Path | None:

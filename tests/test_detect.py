@@ -63,6 +63,7 @@ def test_missing_detector_file_names_both_places(tmp_path, monkeypatch):
 
     monkeypatch.setenv("FACEPARSE_MIRROR", str(tmp_path / "mirror"))
     (tmp_path / "mirror").mkdir()
+    monkeypatch.delenv("FACEPARSE_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     with pytest.raises(FaceparseDataError) as err:
         detect.resolve_detector_file(download=False)
@@ -89,6 +90,7 @@ def test_failed_download_is_one_error_and_leaves_no_file(tmp_path, monkeypatch):
         raise download._NetworkError("Name or service not known")
 
     monkeypatch.delenv("FACEPARSE_MIRROR", raising=False)
+    monkeypatch.delenv("FACEPARSE_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(download, "download_file", offline)
     with pytest.raises(FaceparseDataError, match="could not be downloaded .*Name or service not known"):

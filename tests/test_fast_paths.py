@@ -3,7 +3,7 @@
 The plain path: probabilities over the whole photo, `np.argmax`, one photo after another. The fast
 one: the face's window only (`Predictor.face_map`), and threads that read, segment and measure at
 once. Both on either runtime; ONNX Runtime itself is checked against PyTorch (probabilities within
-1e-4) and its YuNet against OpenCV's (within 1e-3 pixels)."""
+1e-4)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,9 @@ import numpy as np
 import pytest
 
 from faceparse import threads
-from faceparse.align import AlignParams, warp_image
+from faceparse.align import warp_image
 from faceparse.datasets import read_image
 from faceparse.datasets.base import list_images
-from faceparse.detect import YuNetFaceFinder
 from faceparse.facemap import FaceMap
 from faceparse.pipeline import prefetch
 from faceparse.predict import Predictor, argmax_max
@@ -125,17 +124,6 @@ def test_an_edited_model_file_gets_a_graph_of_its_own(model, tmp_path):
     copy.write_bytes(model.read_bytes() + b"\0")
     assert graph_path(copy, True) != graph_path(model, True)
     assert graph_path(model, True) != graph_path(model, False)
-
-
-def test_yunet_through_onnx_runtime_finds_what_opencv_finds(mirror, london):
-    photos = london + list_images(mirror / "fasseg" / "V3" / "Train_RGB")[::30]
-    opencv = YuNetFaceFinder(AlignParams(), runtime="opencv")
-    onnx = YuNetFaceFinder(AlignParams(), runtime="onnx")
-    for photo in photos:
-        image = read_image(photo)
-        a, b = opencv.detect(image), onnx.detect(image)
-        assert a.shape == b.shape and len(a) >= 1, photo
-        assert np.abs(a - b).max() < 1e-3, photo
 
 
 def test_face_map_is_the_whole_photo_argmax_on_the_face_window(model, london):

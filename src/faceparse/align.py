@@ -216,15 +216,14 @@ def unwarp_probs(probs: np.ndarray, matrix: np.ndarray, shape: tuple[int, int], 
     """Warp `(K, S, S) float32` class probabilities back onto the original `(H, W)` photo.
 
     Probabilities are smooth, so bilinear resampling is right for them (the argmax is taken after);
-    photo pixels outside the crop get probability 1 for `background`. Only the box that can hold
-    another class (`face_box`) is resampled (`warp_region`); the rest is set to background
-    directly, which leaves the argmax as it is.
+    photo pixels outside the crop get probability 1 for `background`. Only the crop's box on the
+    photo (`crop_region`) is resampled (`warp_region`); the rest is set to background directly.
     """
-    k = probs.shape[0]
+    k, size = probs.shape[0], probs.shape[1]
     h, w = shape[:2]
     out = np.zeros((k, h, w), dtype=np.float32)
     out[background] = 1.0
-    x0, y0, x1, y1 = box = face_box(probs, matrix, shape, background)
+    x0, y0, x1, y1 = box = crop_region(matrix, size, shape)
     if x1 <= x0 or y1 <= y0:
         return out
     out[:, y0:y1, x0:x1] = warp_region(probs, matrix, box, background).transpose(2, 0, 1)
@@ -254,8 +253,8 @@ def face_box(probs: np.ndarray, matrix: np.ndarray, shape: tuple[int, int], back
     """The box of photo pixels (within `crop_region`) that can take a class other than `background`
     from `(K, S, S)` crop probabilities: where the 2x2 crop pixels a photo pixel is blended from all
     have background as their most likely class, so has the blend (a weighted mean keeps which class
-    is largest), so only pixels near the crop's non-background pixels need resampling. `margin`
-    photo pixels are added on each side. `(0, 0, 0, 0)` when the crop holds no other class."""
+    is largest), so only pixels near the crop's non-background pixels need their argmax taken.
+    `margin` photo pixels are added on each side. `(0, 0, 0, 0)` when the crop holds no other class."""
     size = probs.shape[1]
     face = probs.argmax(0) != background
     rows = np.flatnonzero(face.any(axis=1))

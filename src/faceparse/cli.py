@@ -13,9 +13,8 @@ import logging
 import sys
 from pathlib import Path
 
-import numpy as np
 
-from faceparse.errors import FaceparseDataError, FaceparseError
+from faceparse.errors import FaceparseError
 
 log = logging.getLogger("faceparse")
 
@@ -188,7 +187,7 @@ def _identity(command: str, args, predictor, **options) -> dict:
 
     return {"command": command, "faceparse": __version__, "model_sha256": sha256_of(Path(args.model)),
             "adapter_sha256": sha256_of(Path(args.adapter)) if args.adapter else None, "tta": not args.no_tta,
-            "label_set": predictor.label_set, **options}
+            "label_set": predictor.label_set, "runtime": predictor.runtime, **options}
 
 
 def _key(photo: Path | str) -> str:
@@ -218,55 +217,6 @@ def _stopped(err, done: int, total: int, where: Path) -> int:
     return 130 if err.signal_name == "SIGINT" else 143
 
 
-def _write_image(path: Path, array: np.ndarray) -> None:
-    """Write an image whole or not at all: a kill mid-write leaves the previous file (or none)."""
-    import cv2
-
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # the suffix tells OpenCV the format
-    if not cv2.imwrite(str(tmp), array):
-        raise FaceparseDataError(path, "could not be written (is the folder writable, the disk full?)")
-    tmp.replace(path)
-
-
-def _read_and_find(predictor, photo: Path, name: str):
-    """A photo decoded and its faces found (or the error saying why it could not be read)."""
-    from faceparse.datasets import read_image
-
-    try:
-        image = read_image(photo)
-    except FaceparseDataError as err:
-        return photo, name, None, err
-    return photo, name, image, predictor.align(image)
-
-
-def _segment_one(predictor, found, out: Path, confidence: bool) -> dict:
-    """Segment one photo (`_read_and_find`'s result), write its files, and return its row of predictions.csv."""
-    import cv2
-
-    from faceparse.align import alignment_columns
-    from faceparse.plots import colourise
-    from faceparse.predict import segment_photo
-
-    photo, name, image, faces = found
-    if image is None:
-        log.warning("not segmented: %s", faces)
-        return {"photo": str(photo), "status": f"unreadable: {faces.problem}"}
-    labels, conf, faces = segment_photo(predictor, image, faces)
-    files = {"labels": f"{name}_labels.png", "overlay": f"{name}_overlay.jpg"}
-    if confidence:
-        files["confidence"] = f"{name}_confidence.png"
-    (out / name).parent.mkdir(parents=True, exist_ok=True)
-    _write_image(out / files["labels"], labels)
-    overlay = (0.55 * image + 0.45 * colourise(labels, predictor.label_set)).astype(np.uint8)
-    _write_image(out / files["overlay"], cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
-    if confidence:
-        _write_image(out / files["confidence"], np.round(conf * 255).astype(np.uint8))
-    n_faces = sum(f.face_found for f in faces)
-    return {"photo": str(photo), "status": "ok" if n_faces else "no_face: segmented whole",
-            "width": image.shape[1], "height": image.shape[0], "faces": n_faces,
-            "mean_confidence": float(conf.mean()), **files, **alignment_columns(faces[0])}
-
-
 def cmd_predict(args) -> int:
     import pandas as pd
     from tqdm import tqdm
@@ -289,15 +239,23 @@ def cmd_predict(args) -> int:
     _check_names_free(todo, results, out)
     bar = tqdm(total=len(photos), initial=len(photos) - len(todo), desc="predict", unit="photo", dynamic_ncols=True)
     from faceparse.pipeline import prefetch
+    from faceparse.segment_files import read_and_find, segment_one
     from faceparse.threads import current
 
-    found = (_read_and_find(predictor, photo, name) for photo, name in todo)
-    if current() > 1:  # decode and find faces in the next photos while the model runs
-        found = prefetch(found, depth=8)
+    if args.engine == "ray":
+        from faceparse import ray_engine
+
+        rows = ray_engine.predict_rows(Path(args.model), Path(args.adapter) if args.adapter else None,
+                                       not args.no_tta, args.runtime, args.label_set, todo, out, args.confidence)
+    else:
+        found = (read_and_find(predictor, photo, name) for photo, name in todo)
+        if current() > 1:  # decode and find faces in the next photos while the model runs
+            found = prefetch(found, depth=8)
+        rows = (segment_one(predictor, item, out, args.confidence) for item in found)
     try:
         with interruptible():
-            for item in found:
-                results.add([[_segment_one(predictor, item, out, args.confidence)]])
+            for row in rows:
+                results.add([[row]])
                 bar.update(1)
     except Interrupted as err:
         bar.close()
@@ -334,9 +292,16 @@ def cmd_profile(args) -> int:
     done = _done_photos(results)
     todo = [photo for photo in photos if _key(photo) not in done]
     bar = tqdm(total=len(photos), initial=len(photos) - len(todo), desc="profile", unit="photo", dynamic_ncols=True)
+    if args.engine == "ray":
+        from faceparse import ray_engine
+
+        batches = ray_engine.profile_groups(Path(args.model), Path(args.adapter) if args.adapter else None,
+                                            not args.no_tta, args.runtime, todo, params)
+    else:
+        batches = iter_profile(predictor, todo, params)
     try:
         with interruptible():
-            for groups in iter_profile(predictor, todo, params):
+            for groups in batches:
                 results.add(groups)
                 bar.update(len(groups))
     except Interrupted as err:
@@ -370,6 +335,14 @@ def _model_args(p: argparse.ArgumentParser, label_set_help: str | None) -> None:
                    help="threads for the model and image work (default: FACEPARSE_THREADS, else every core this "
                    "process may use); give two runs on one machine half the cores each")
     p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress details")
+
+
+def _engine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local (default: this process, its threads) or ray: the photos spread over Ray actors "
+                   "that each hold the model, on this machine or the cluster RAY_ADDRESS names (needs "
+                   "pip install \"faceparse[ray]\"; a cluster's machines need the photos, model and --out at "
+                   "the same paths); the same rows and files either way")
 
 
 def _resume_args(p: argparse.ArgumentParser, what: str) -> None:
@@ -414,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="photos or folders of photos")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--confidence", action="store_true", help="also write per-pixel confidence maps")
+    _engine_args(p)
     _resume_args(p, "predictions.csv")
     p.set_defaults(func=cmd_predict)
 
@@ -428,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fwhr-top", choices=["brow", "eyelid"], default="brow", help="upper end of the face height")
     r.add_argument("--patch-fraction", type=float, default=0.35,
                    help="side of the cheek and forehead patches / inter-ocular distance (default 0.35)")
+    _engine_args(r)
     _resume_args(r, "the rows of --out")
     r.set_defaults(func=cmd_profile)
     return parser

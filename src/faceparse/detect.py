@@ -49,7 +49,11 @@ YUNET = DetectorFile(
 
 
 def cache_dir() -> Path:
-    """Where downloaded model files are kept: `$XDG_CACHE_HOME/faceparse` (default ~/.cache/faceparse)."""
+    """Where downloaded model files and exported graphs are kept: `$FACEPARSE_CACHE_DIR`, else
+    `$XDG_CACHE_HOME/faceparse` (default ~/.cache/faceparse)."""
+    own = os.environ.get("FACEPARSE_CACHE_DIR", "").strip()
+    if own:
+        return Path(own)
     base = os.environ.get("XDG_CACHE_HOME", "").strip() or Path.home() / ".cache"
     return Path(base) / "faceparse"
 
@@ -108,15 +112,10 @@ class YuNetFaceFinder:
 
     method = "yunet"
 
-    def __init__(self, params: AlignParams, max_side: int = 640, model: Path | None = None,
-                 runtime: str = "opencv", threads: int = 1) -> None:
-        if runtime not in ("opencv", "onnx"):
-            raise FaceparseConfigError(f"YuNet runtime {runtime!r}: expected opencv or onnx")
+    def __init__(self, params: AlignParams, max_side: int = 640, model: Path | None = None) -> None:
         self.params = params
         self.max_side = max_side
         self.model = Path(model) if model is not None else resolve_detector_file(YUNET)
-        self.runtime = runtime
-        self.threads = threads
 
     @cached_property
     def _net(self) -> cv2.FaceDetectorYN:
@@ -124,10 +123,6 @@ class YuNetFaceFinder:
             return cv2.FaceDetectorYN.create(str(self.model), "", (320, 320), float(self.params.min_score), 0.3, 5000)
         except cv2.error as err:
             raise FaceparseDataError(self.model, f"OpenCV cannot load it as a YuNet model ({err.msg.strip()})") from None
-
-    @cached_property
-    def _session(self):
-        return yunet_session(self.model, self.threads)
 
     def detect(self, image: np.ndarray) -> np.ndarray:
         """`(N, 15) float64` rows of box (x, y, w, h), five points (x, y each) and score, in photo
@@ -142,13 +137,10 @@ class YuNetFaceFinder:
         ph, pw = max(64, -(-sh // 32) * 32), max(64, -(-sw // 32) * 32)
         bgr = cv2.copyMakeBorder(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), 0, ph - sh, 0, pw - sw,
                                  cv2.BORDER_CONSTANT, value=(0, 0, 0))
-        if self.runtime == "onnx":
-            faces = yunet_faces(self._session, bgr, float(self.params.min_score))
-        else:
-            net = self._net
-            net.setInputSize((pw, ph))
-            _, faces = net.detect(bgr)
-        if faces is None or len(faces) == 0:
+        net = self._net
+        net.setInputSize((pw, ph))
+        _, faces = net.detect(bgr)
+        if faces is None:
             return np.zeros((0, 15))
         faces = faces.astype(np.float64)
         faces = faces[np.isfinite(faces).all(1) & (faces[:, 2] > 0) & (faces[:, 3] > 0)]
@@ -159,70 +151,6 @@ class YuNetFaceFinder:
         """All faces in a `(H, W, 3) uint8` RGB photo, largest first (empty if none)."""
         return [align_from_points(f[4:14].reshape(5, 2), self.params, self.method, box=tuple(f[:4]), score=f[14])
                 for f in self.detect(image)]
-
-
-def yunet_session(model: Path, threads: int):
-    """YuNet's graph in ONNX Runtime, its input sides left free (the file fixes them at 640)."""
-    import onnx
-
-    from faceparse.ort import session
-
-    try:
-        graph = onnx.load(str(model))
-    except Exception as err:  # noqa: BLE001  (a damaged file: say which)
-        raise FaceparseDataError(model, f"not an ONNX model ({err})") from None
-    dims = graph.graph.input[0].type.tensor_type.shape.dim
-    dims[2].dim_param, dims[3].dim_param = "height", "width"
-    for out in graph.graph.output:
-        out.type.tensor_type.shape.dim[1].dim_param = "anchors"
-    return session(graph.SerializeToString(), threads)
-
-
-YUNET_STRIDES = (8, 16, 32)
-
-
-def yunet_faces(session, bgr: np.ndarray, score_threshold: float, nms_threshold: float = 0.3,
-                top_k: int = 5000) -> np.ndarray:
-    """`cv2.FaceDetectorYN.detect` through ONNX Runtime: `(N, 15) float32` rows (box x, y, w, h, five
-    points, score) on a `(H, W, 3) uint8` BGR image whose sides are multiples of 32.
-
-    The decoding is OpenCV's (modules/objdetect/src/face_detect.cpp): score sqrt(cls * obj) of each
-    anchor, box centre (column + dx, row + dy) * stride and side exp(dw) * stride, points (column + px,
-    row + py) * stride, then `cv2.dnn.NMSBoxes` on the boxes cut to whole pixels. It runs 3x faster
-    than OpenCV's network and agrees with it within 1e-3 pixels (tests/test_detect.py)."""
-    h, w = bgr.shape[:2]
-    blob = cv2.dnn.blobFromImage(bgr)  # (1, 3, H, W) float32, the pixels as they are
-    out = dict(zip([o.name for o in session.get_outputs()], session.run(None, {session.get_inputs()[0].name: blob})))
-    rows = []
-    for stride in YUNET_STRIDES:
-        cols, nrows = w // stride, h // stride
-        cls = np.clip(out[f"cls_{stride}"].reshape(-1), 0, 1)
-        obj = np.clip(out[f"obj_{stride}"].reshape(-1), 0, 1)
-        score = np.sqrt(cls * obj)
-        keep = np.flatnonzero(score >= score_threshold)
-        if not keep.size:
-            continue
-        r, c = (keep // cols).astype(np.float32), (keep % cols).astype(np.float32)
-        bbox = out[f"bbox_{stride}"].reshape(-1, 4)[keep]
-        kps = out[f"kps_{stride}"].reshape(-1, 10)[keep]
-        s = np.float32(stride)
-        cx, cy = (c + bbox[:, 0]) * s, (r + bbox[:, 1]) * s
-        bw, bh = np.exp(bbox[:, 2]) * s, np.exp(bbox[:, 3]) * s
-        face = np.empty((keep.size, 15), np.float32)
-        face[:, 0], face[:, 1], face[:, 2], face[:, 3] = cx - bw / 2, cy - bh / 2, bw, bh
-        face[:, 4:14:2] = (kps[:, 0::2] + c[:, None]) * s
-        face[:, 5:14:2] = (kps[:, 1::2] + r[:, None]) * s
-        face[:, 14] = score[keep]
-        rows.append(face)
-        assert nrows * cols == cls.size
-    if not rows:
-        return np.zeros((0, 15), np.float32)
-    faces = np.concatenate(rows)
-    if len(faces) > 1:
-        boxes = [(int(f[0]), int(f[1]), int(f[2]), int(f[3])) for f in faces]
-        keep = cv2.dnn.NMSBoxes(boxes, faces[:, 14].tolist(), score_threshold, nms_threshold, 1.0, top_k)
-        faces = faces[np.asarray(keep, dtype=int).reshape(-1)]
-    return faces
 
 
 class HaarFaceFinder:
@@ -294,11 +222,11 @@ class FaceFinder:
     """The detector `params.detector` names, then the other as a fallback for photos where it finds
     no face (Haar's profile cascades catch some turned heads YuNet scores too low)."""
 
-    def __init__(self, params: AlignParams, runtime: str = "opencv", threads: int = 1) -> None:
+    def __init__(self, params: AlignParams) -> None:
         if params.detector not in DETECTORS:
             raise FaceparseConfigError(f"align.detector: {params.detector!r} is not one of {', '.join(DETECTORS)}")
         self.params = params
-        self.yunet = YuNetFaceFinder(params, runtime=runtime, threads=threads) if params.detector == "yunet" else None
+        self.yunet = YuNetFaceFinder(params) if params.detector == "yunet" else None
         self.haar = HaarFaceFinder(params)
 
     def find(self, image: np.ndarray) -> list[Alignment]:

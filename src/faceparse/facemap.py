@@ -17,7 +17,7 @@ BACKGROUND = 0
 MARGIN = 2  # background pixels kept around the face, so that its outline is closed inside the window
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays: compare fields, not maps
 class FaceMap:
     """`labels` `(h, w) uint8` and `confidence` `(h, w) float32` (max-softmax, or None) of the window
     whose top-left pixel is `(x0, y0)` on a photo of `photo_shape` `(H, W)`; background outside it."""

@@ -16,20 +16,24 @@ def prefetch(items: Iterator, depth: int) -> Iterator:
     stop = threading.Event()
     done = object()
 
+    def put(entry) -> bool:
+        """Hand `entry` on unless the reader has stopped; whether it was."""
+        while not stop.is_set():
+            try:
+                queue.put(entry, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        queue.put((item, None), timeout=0.1)
-                        break
-                    except Full:
-                        continue
-                if stop.is_set():
+                if not put((item, None)):
                     return
-            queue.put((done, None))
+            put((done, None))
         except BaseException as err:  # noqa: BLE001  (handed to the reader, raised there)
-            queue.put((done, err))
+            put((done, err))
 
     thread = threading.Thread(target=produce, name="prefetch", daemon=True)
     thread.start()
@@ -43,3 +47,4 @@ def prefetch(items: Iterator, depth: int) -> Iterator:
             yield item
     finally:
         stop.set()
+        thread.join(timeout=10)  # it stops within one item's work

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from faceparse import runtime as runtimes
-from faceparse.align import (AlignParams, Alignment, align_whole_image, crop_coverage, face_box, unwarp_probs,
-                             warp_image, warp_region)
+from faceparse.align import (AlignParams, Alignment, align_whole_image, crop_coverage, crop_region, face_box,
+                             unwarp_probs, warp_image, warp_region)
 from faceparse.detect import FaceFinder
 from faceparse.errors import FaceparseDataError
 from faceparse.facemap import FaceMap
@@ -64,9 +64,7 @@ class Predictor:
         self.projection = None if self.label_set == out_set else mapping_matrix(out_set, self.label_set)
         self.size = int(self.meta["input_size"])
         self.align_params = AlignParams(**{**self.meta.get("align", {}), "size": self.size})
-        # YuNet through ONNX Runtime where the model runs there too: 3x faster than OpenCV's network,
-        # the same faces within 1e-3 pixels (`detect.yunet_faces`).
-        self.finder = FaceFinder(self.align_params, runtime="onnx" if self.runtime == "onnx" else "opencv")
+        self.finder = FaceFinder(self.align_params)
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -115,11 +113,15 @@ class Predictor:
         """One face's labels and confidence (max probability) over its window of a photo of `shape`,
         from its crop's `(K, S, S)` probabilities: the argmax and max of `photo_probs` over the
         pixels that hold the face, the same values without the whole photo's arrays."""
-        box = face_box(probs, alignment.matrix, shape[:2])
-        if box[2] <= box[0] or box[3] <= box[1]:
+        x0, y0, x1, y1 = face_box(probs, alignment.matrix, shape[:2])
+        if x1 <= x0 or y1 <= y0:
             return FaceMap(np.zeros((1, 1), np.uint8), np.ones((1, 1), np.float32), 0, 0, tuple(shape[:2]))
-        labels, confidence = argmax_max(warp_region(probs, alignment.matrix, box))
-        return FaceMap(labels, confidence, box[0], box[1], tuple(shape[:2])).trimmed()
+        # The probabilities of `photo_probs` (the same box warped), their argmax only where another
+        # class than background can win.
+        bx0, by0, bx1, by1 = box = crop_region(alignment.matrix, self.size, shape[:2])
+        region = warp_region(probs, alignment.matrix, box)[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0]
+        labels, confidence = argmax_max(region)
+        return FaceMap(labels, confidence, x0, y0, tuple(shape[:2])).trimmed()
 
 
 def argmax_max(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -26,7 +26,7 @@ import numpy as np
 
 from faceparse.checksums import sha256_of
 from faceparse.errors import FaceparseConfigError, FaceparseDataError
-from faceparse.ort import session
+from faceparse.labels import get_label_set
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +42,17 @@ def onnx_available() -> bool:
 
 
 def cuda_possible() -> bool:
-    """Whether torch may see a GPU: False for a CPU build of torch, told without importing it."""
+    """Whether torch may see a GPU. A machine with no NVIDIA driver, or a CPU build of torch, is
+    told without importing torch (a second and a half)."""
+    import ctypes.util
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         if "+cpu" in version("torch"):
             return False
     except PackageNotFoundError:
+        return False
+    if ctypes.util.find_library("cuda") is None and not Path("/dev/nvidiactl").exists():
         return False
     import torch
 
@@ -71,11 +75,36 @@ def choose(runtime: str, adapter: bool) -> str:
     return "torch" if cuda_possible() else "onnx"
 
 
-def graph_path(model_path: Path, tta: bool) -> Path:
+def session(path: Path | str | bytes, threads: int):
+    """An ONNX Runtime CPU session with `threads` intra-op threads that sleep when idle (spinning
+    threads would take the core that decodes and measures the next photos)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    model = path if isinstance(path, bytes) else str(path)
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def graph_path(model_path: Path, tta: bool, digest: str | None = None) -> Path:
+    """Where the graph of `model_path` is cached: named by the file's SHA-256 (`digest`, when already
+    computed), the TTA setting and the versions of what made it (faceparse, torch)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from faceparse import __version__
     from faceparse.detect import cache_dir
 
-    digest = sha256_of(model_path)
-    return cache_dir() / "onnx" / f"{digest[:32]}-tta{int(tta)}-v{GRAPH_FORMAT}.onnx"
+    try:
+        made_by = f"{__version__}-torch{version('torch')}"
+    except PackageNotFoundError:
+        made_by = __version__
+    digest = digest or sha256_of(model_path)
+    return cache_dir() / "onnx" / f"{digest[:32]}-tta{int(tta)}-v{GRAPH_FORMAT}-{made_by}.onnx"
 
 
 @dataclass
@@ -87,27 +116,37 @@ class OnnxModel:
     threads: int
 
     def __post_init__(self) -> None:
-        graph = graph_path(self.model_path, self.tta)
+        digest = sha256_of(self.model_path)
+        graph = graph_path(self.model_path, self.tta, digest)
         meta_file = graph.with_suffix(".json")
         if not (graph.exists() and meta_file.exists()):
-            export(self.model_path, self.tta, graph)
-        self.meta = json.loads(meta_file.read_text())
+            export(self.model_path, self.tta, graph, digest)
+        try:
+            self.meta = json.loads(meta_file.read_text())
+            self.session = session(graph, self.threads)
+        except Exception as err:  # noqa: BLE001  (a cached graph cut short: made again)
+            log.warning("cached graph %s unreadable (%s); exporting it again", graph, err)
+            export(self.model_path, self.tta, graph, digest)
+            self.meta = json.loads(meta_file.read_text())
+            self.session = session(graph, self.threads)
         self.graph = graph
-        self.session = session(graph, self.threads)
+        k, size = len(get_label_set(self.meta["label_set"]).classes), int(self.meta["input_size"])
+        self._empty = np.zeros((0, k, size, size), np.float32)
 
     def probs(self, crops: np.ndarray) -> np.ndarray:
         """`(N, S, S, 3) uint8` aligned crops -> `(N, K, S, S) float32` softmax (flip TTA inside)."""
         if len(crops) == 0:
-            return np.zeros((0,), np.float32)
+            return self._empty
         return self.session.run(None, {"crops": np.ascontiguousarray(crops, dtype=np.uint8)})[0]
 
 
-def export(model_path: Path, tta: bool, graph: Path) -> None:
-    """Export the checkpoint's `predict_probs` to `graph` (ONNX) and its metadata beside it, atomically."""
+def export(model_path: Path, tta: bool, graph: Path, digest: str) -> None:
+    """Export the checkpoint's `predict_probs` to `graph` (ONNX) and its metadata beside it, atomically;
+    `digest`: the SHA-256 `graph` is named by, checked again after the export so that a model file
+    rewritten meanwhile (by a running `dvc repro`, say) does not leave its graph under the old name."""
     import torch
     from torch import nn
 
-    from faceparse.labels import get_label_set
     from faceparse.models import IMAGENET_MEAN, IMAGENET_STD, load_checkpoint
 
     model, meta = load_checkpoint(model_path, "cpu")
@@ -138,14 +177,23 @@ def export(model_path: Path, tta: bool, graph: Path) -> None:
     example = torch.zeros((2, size, size, 3), dtype=torch.uint8)
     graph.parent.mkdir(parents=True, exist_ok=True)
     tmp = graph.with_name(f".{graph.name}.{os.getpid()}.tmp")
-    log.info("exporting %s to ONNX at %s (once per model file)", model_path, graph)
-    with warnings.catch_warnings(), torch.inference_mode():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(Probs().eval(), (example,), str(tmp), input_names=["crops"], output_names=["probs"],
-                          dynamic_axes={"crops": {0: "n"}, "probs": {0: "n"}}, opset_version=17, dynamo=False)
-    plain = {k: meta[k] for k in META_KEYS if k in meta and k != "spec"}
-    plain["spec"] = asdict(meta["spec"])
     meta_tmp = tmp.with_suffix(".json")
-    meta_tmp.write_text(json.dumps(plain, indent=1))
-    meta_tmp.replace(graph.with_suffix(".json"))
-    tmp.replace(graph)
+    log.info("exporting %s to ONNX at %s (once per model file)", model_path, graph)
+    try:
+        with warnings.catch_warnings(), torch.inference_mode():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(Probs().eval(), (example,), str(tmp), input_names=["crops"], output_names=["probs"],
+                              dynamic_axes={"crops": {0: "n"}, "probs": {0: "n"}}, opset_version=17, dynamo=False)
+        if sha256_of(model_path) != digest:
+            raise FaceparseDataError(model_path, "changed while it was being exported to ONNX; run again")
+        plain = {k: meta[k] for k in META_KEYS if k in meta and k != "spec"}
+        plain["spec"] = asdict(meta["spec"])
+        meta_tmp.write_text(json.dumps(plain, indent=1))
+        for done in (meta_tmp, tmp):
+            with open(done, "rb") as f:
+                os.fsync(f.fileno())
+        meta_tmp.replace(graph.with_suffix(".json"))
+        tmp.replace(graph)
+    finally:
+        tmp.unlink(missing_ok=True)
+        meta_tmp.unlink(missing_ok=True)

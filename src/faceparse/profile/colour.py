@@ -53,7 +53,7 @@ def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
     gamma is off by up to 0.6 L* in the darks where dark skin lies.
     """
     if np.asarray(rgb).dtype == np.uint8 and np.shape(rgb)[-1:] == (3,):
-        return _LINEAR_OF_BYTE[rgb]  # the same curve, evaluated once for each of the 256 values
+        return LINEAR_OF_BYTE[rgb]  # the same curve, evaluated once for each of the 256 values
     return _linear(_as_unit_rgb(rgb))
 
 
@@ -61,7 +61,7 @@ def _linear(v: np.ndarray) -> np.ndarray:
     return np.where(v <= 0.04045, v / 12.92, ((np.maximum(v, 0.04045) + 0.055) / 1.055) ** 2.4)
 
 
-_LINEAR_OF_BYTE = _linear(np.arange(256, dtype=np.float64) / 255.0)
+LINEAR_OF_BYTE = _linear(np.arange(256, dtype=np.float64) / 255.0)  # linear light of each 8-bit value
 
 
 def linear_to_xyz(linear: np.ndarray) -> np.ndarray:
@@ -74,12 +74,16 @@ def xyz_to_lab(xyz: np.ndarray, white: np.ndarray = D65_WHITE) -> np.ndarray:
 
     f(t) = t^(1/3) for t > epsilon = 216/24389, else (kappa t + 16) / 116 with kappa = 24389/27.
     """
-    t = np.asarray(xyz, dtype=np.float64) / np.asarray(white, dtype=np.float64)
-    f = np.where(t > LAB_EPSILON, np.cbrt(t), (LAB_KAPPA * t + 16.0) / 116.0)
+    f = lab_f(np.asarray(xyz, dtype=np.float64) / np.asarray(white, dtype=np.float64))
     L = 116.0 * f[..., 1] - 16.0
     a = 500.0 * (f[..., 0] - f[..., 1])
     b = 200.0 * (f[..., 1] - f[..., 2])
     return np.stack([L, a, b], axis=-1)
+
+
+def lab_f(t: np.ndarray) -> np.ndarray:
+    """CIE 15's f(t): t^(1/3) above epsilon, (kappa t + 16) / 116 below."""
+    return np.where(t > LAB_EPSILON, np.cbrt(t), (LAB_KAPPA * t + 16.0) / 116.0)
 
 
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:

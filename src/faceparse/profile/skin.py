@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from faceparse.profile.colour import (D65_WHITE, LAB_EPSILON, LAB_KAPPA, SRGB_TO_XYZ, ita, ita_category, mean_lab,
+from faceparse.profile.colour import (D65_WHITE, LINEAR_OF_BYTE, SRGB_TO_XYZ, ita, ita_category, lab_f, mean_lab,
                                       srgb_to_linear)
 from faceparse.facemap import FaceMap
 from faceparse.profile.frame import NOSE, SKIN, Blob, Frame, face_frame, run_edges
@@ -164,7 +164,7 @@ def _skin_median(image: np.ndarray, face: FaceMap, params: ProfileParams) -> tup
     # `srgb_to_lab` one channel at a time, each of X, Y, Z as the sum of three products read from a
     # table of the 256 values (the same products and sums, a third of the time); L* first, for the
     # percentiles.
-    f = [_lab_f((table[0][r] + table[1][g] + table[2][b]) / white) for table, white in zip(_XYZ_OF_BYTE, D65_WHITE)]
+    f = [lab_f((table[0][r] + table[1][g] + table[2][b]) / white) for table, white in zip(_XYZ_OF_BYTE, D65_WHITE)]
     lightness = 116.0 * f[1] - 16.0
     lo, hi = np.percentile(lightness, params.skin_percentiles)
     keep = (lightness >= lo) & (lightness <= hi)
@@ -174,11 +174,7 @@ def _skin_median(image: np.ndarray, face: FaceMap, params: ProfileParams) -> tup
 
 
 # _XYZ_OF_BYTE[i][c][v]: channel c's share of X, Y or Z (i) for the 8-bit value v, in linear light.
-_XYZ_OF_BYTE = SRGB_TO_XYZ[:, :, None] * srgb_to_linear(np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, 1))[:, 0]
-
-
-def _lab_f(t: np.ndarray) -> np.ndarray:
-    return np.where(t > LAB_EPSILON, np.cbrt(t), (LAB_KAPPA * t + 16.0) / 116.0)
+_XYZ_OF_BYTE = SRGB_TO_XYZ[:, :, None] * LINEAR_OF_BYTE
 
 
 def as_face_map(image: np.ndarray, labels: np.ndarray | FaceMap, confidence: np.ndarray | None = None) -> FaceMap:
