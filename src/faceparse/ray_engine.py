@@ -120,16 +120,11 @@ def profile_groups(model: Path, adapter: Path | None, tta: bool, runtime: str, p
     """`iter_profile`'s batches (one list of rows per photo), computed on Ray, in the photos' order."""
     from dataclasses import asdict
 
+    from faceparse.profile.run import _batches  # the single-process run's batching, of any items
+
     kwargs = {"model": str(model), "adapter": str(adapter) if adapter else None, "tta": tta, "runtime": runtime,
               "params": asdict(params)}
-    batch: list[list[dict]] = []
-    for group in _ordered(_Profiler, [{"photo": str(p)} for p in photos], batch_size, kwargs):
-        batch.append(group)
-        if len(batch) == batch_size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+    yield from _batches(_ordered(_Profiler, [{"photo": str(p)} for p in photos], batch_size, kwargs), batch_size)
 
 
 def predict_rows(model: Path, adapter: Path | None, tta: bool, runtime: str, label_set: str | None,
