@@ -25,6 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from _bench import ROOT, main_model_params, record  # noqa: E402
 
+from faceparse.crops import Rows, Shards  # noqa: E402
 from faceparse.inference import model_input  # noqa: E402
 from faceparse.models import ModelSpec, build_model  # noqa: E402
 from faceparse.train import TrainData, TrainParams, WeightedLoss, train  # noqa: E402
@@ -33,11 +34,12 @@ STEPS = 24
 
 
 def crops(size: int, n: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    path = ROOT / "data/aligned/fasseg.npz"
-    if path.exists():
-        with np.load(path) as z:
-            if z["images"].shape[1] == size:
-                return z["images"][:n], z["labels"][:n]
+    folder = ROOT / "data/aligned/fasseg"
+    if (folder / "index.json").exists():
+        rows = np.arange(n)
+        images, labels = Rows.of(Shards(folder, "images"), rows), Rows.of(Shards(folder, "labels"), rows)
+        if images.shape[1] == size:
+            return np.asarray(images), np.asarray(labels)
     rng = np.random.default_rng(0)
     return rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8), rng.integers(0, 6, (n, size, size), dtype=np.uint8)
 

@@ -1,4 +1,5 @@
-"""Stage `align`: every prepared photo cropped around its face to the model input size, affine kept.
+"""Stage `align`: every prepared photo cropped around its face to the model input size, affine kept,
+in shards (`faceparse.crops`), one process per core (FACEPARSE_THREADS caps them).
 
     python -m stages.align data/prepared data/aligned
 """
@@ -9,6 +10,7 @@ import pandas as pd
 
 from stages._common import ROOT, arguments, get, parse, setup
 
+from faceparse import threads
 from faceparse.align import AlignParams, align_manifest
 from faceparse.detect import FaceFinder
 from faceparse.prepare import PrepareParams
@@ -22,7 +24,7 @@ def main() -> None:
     manifest = pd.read_csv(args.prepared_path / "manifest.csv", keep_default_na=False)
     out = args.aligned_path
     shutil.rmtree(out, ignore_errors=True)
-    aligned = align_manifest(manifest, p, FaceFinder(p), ROOT, out, formats)
+    aligned = align_manifest(manifest, p, FaceFinder, ROOT, out, formats, workers=threads.current())
     aligned.to_csv(out / "manifest.csv", index=False)
 
 

@@ -1,6 +1,7 @@
 """Stage `train@<name>`: one model of the study, from `params.yaml: train.<name>`.
 
     python -m stages.train main data/aligned models/main.pt
+    torchrun --nproc_per_node 2 -m stages.train main data/aligned models/main.pt   # data-parallel
 
 Writes models/<name>.pt (best by validation mean F1; weights plus label set, input size,
 normalisation and arch), metrics/train_<name>.json (with validation F1 per pose), the run's
@@ -20,7 +21,7 @@ from faceparse.crops import select_split
 from faceparse.labels import get_label_set
 from faceparse.metrics import mean_f1_by_group
 from faceparse.models import load_checkpoint
-from faceparse.train import TrainData, TrainParams, train, training_data
+from faceparse.train import TrainData, TrainParams, ranks, train, training_data
 
 
 def peak_memory_mb() -> dict:
@@ -42,11 +43,14 @@ def main() -> None:
     train_x = data.images
     val_x, val_y, val_rows = select_split(aligned, manifest, datasets, label_set, "val")
     out = args.model_path
+    meta = {"name": name, "datasets": datasets, "align": get(params, "align")}
+    if not ranks().main:  # under torchrun the other ranks train beside rank 0, which alone writes
+        train(p, label_set, data, TrainData(val_x, val_y), out, meta=meta)
+        return
     with tracking.run("train", ROOT, run_name=f"train-{name}") as t:
         t.params({"model": name, **asdict(p), "n_train": len(train_rows), "n_train_oversampled": len(train_x),
                   "n_val": len(val_x)})
-        result = train(p, label_set, data, TrainData(val_x, val_y), out,
-                       meta={"name": name, "datasets": datasets, "align": get(params, "align")},
+        result = train(p, label_set, data, TrainData(val_x, val_y), out, meta=meta,
                        on_epoch=lambda epoch, rec: t.metrics(rec, step=epoch))
         _, meta = load_checkpoint(out)
         classes = get_label_set(label_set).classes

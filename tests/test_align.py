@@ -2,7 +2,6 @@
 
 import cv2
 import numpy as np
-import pytest
 
 from faceparse.align import (AlignParams, align_from_landmarks, align_whole_image, crop_matrix, unwarp_probs,
                              warp_image, warp_mask)
@@ -76,19 +75,6 @@ def test_warp_image_shape_and_dtype():
     assert out[16, 0].tolist() == [0, 0, 0]  # letter-box
 
 
-def test_load_arrays_reads_only_the_keys_asked_for(tmp_path):
-    from faceparse.crops import load_arrays
-    from faceparse.errors import FaceparseConfigError
-
-    affines = np.arange(12, dtype=np.float64).reshape(2, 2, 3)
-    np.savez(tmp_path / "d.npz", images=np.zeros((2, 4, 4, 3), np.uint8), affines=affines)
-    assert sorted(load_arrays(tmp_path, "d")) == ["affines", "images"]
-    only = load_arrays(tmp_path, "d", keys=("affines",))
-    assert list(only) == ["affines"] and np.array_equal(only["affines"], affines)
-    with pytest.raises(FaceparseConfigError, match="not \\['masks'\\]"):
-        load_arrays(tmp_path, "d", keys=("masks",))
-
-
 def test_unwarp_of_the_crop_region_matches_a_whole_photo_warp():
     """Only the crop's box is resampled; a whole-photo cv2 warp is the reference (OpenCV quantises
     bilinear weights to 1/32, so moving the origin can shift a weight by one step)."""
@@ -114,3 +100,36 @@ def test_unwarp_of_the_crop_region_matches_a_whole_photo_warp():
         assert (whole[0][outside] == 1).all()                  # nothing of the crop lies outside the region
         cover = cv2.warpAffine(np.ones((64, 64), np.float32), m, shape[::-1], flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
         assert np.abs(crop_coverage(m, 64, shape) - cover).max() <= 1 / 32 + 1e-6
+
+
+def test_align_in_two_processes_writes_the_bytes_of_one(tmp_path, mirror):
+    """The align stage's pool: same rows, same manifest, same shard bytes, in the manifest's order."""
+    import pandas as pd
+    from PIL import Image
+
+    from faceparse.align import align_manifest
+    from faceparse.crops import load_arrays
+    from faceparse.detect import FaceFinder
+
+    photos = sorted((mirror / "fasseg" / "V2" / "Train_RGB").iterdir())[:7]
+    rows = []
+    for i, photo in enumerate(photos):
+        w, h = Image.open(photo).size
+        label = tmp_path / f"{i}.png"
+        Image.fromarray(np.full((h, w), i % 6, np.uint8)).save(label)
+        rows.append({"dataset": "fasseg", "id": photo.stem, "status": "ok", "image": str(photo), "label": str(label),
+                     "native_label": str(label), "landmarks": ""})
+    rows.append({**rows[0], "id": "broken", "status": "unreadable"})
+    manifest = pd.DataFrame(rows)
+    p = AlignParams(size=64)
+    one = align_manifest(manifest, p, FaceFinder, tmp_path, tmp_path / "one", {"fasseg": "fasseg"}, workers=1, shard_size=3)
+    two = align_manifest(manifest, p, FaceFinder, tmp_path, tmp_path / "two", {"fasseg": "fasseg"}, workers=2, shard_size=3)
+    pd.testing.assert_frame_equal(one, two)
+    assert list(one["index"]) == [0, 1, 2, 3, 4, 5, 6, -1] and (one["align_method"][:7] == "yunet").all()
+    a, b = load_arrays(tmp_path / "one", "fasseg"), load_arrays(tmp_path / "two", "fasseg")
+    for key in ("images", "labels", "native_labels", "affines"):
+        assert a[key].tobytes() == b[key].tobytes(), key
+    assert (a["labels"][3][a["labels"][3] != 255] == 3).all()  # row 3 holds photo 3's label map
+    for i, photo in enumerate(photos):  # and each crop is that photo warped by its recorded affine
+        image = np.asarray(Image.open(photo).convert("RGB"))
+        assert np.array_equal(a["images"][i], warp_image(image, a["affines"][i], 64)), photo.name

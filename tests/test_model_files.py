@@ -84,12 +84,18 @@ def test_booby_trapped_imagenet_weights_are_refused(tmp_path):
     assert not marker.exists()
 
 
-def test_aligned_arrays_holding_objects_are_refused(tmp_path):
-    np.savez(tmp_path / "fasseg.npz", images=np.zeros((1, 2, 2, 3), np.uint8),
-             affines=np.array([{"not": "an array"}], dtype=object))
+def test_aligned_shards_holding_objects_are_refused(tmp_path):
+    from faceparse.crops import ShardWriter, Shards
+
+    layout = {"images": ((2, 2, 3), np.dtype(np.uint8)), "affines": ((2, 3), np.dtype(np.float64))}
+    w = ShardWriter(tmp_path, "fasseg", 1, layout)
+    w.add(images=np.zeros((2, 2, 3), np.uint8), affines=np.zeros((2, 3)))
+    w.close()
+    # a colleague's copy whose affines were swapped for pickled objects
+    np.save(tmp_path / "fasseg" / "affines-00000.npy", np.array([{"not": "an array"}], dtype=object), allow_pickle=True)
     assert load_arrays(tmp_path, "fasseg", keys=("images",))["images"].shape == (1, 2, 2, 3)
-    with pytest.raises(FaceparseDataError, match="fasseg.npz: refused"):
-        load_arrays(tmp_path, "fasseg", keys=("affines",))
+    with pytest.raises(FaceparseDataError, match="affines-00000.npy: holds object"):
+        Shards(tmp_path / "fasseg", "affines").row(0)
 
 
 def test_a_checkpoint_holds_only_tensors_and_plain_values(tmp_path):

@@ -1,8 +1,23 @@
-"""The aligned-crop cache the align stage writes, as training and evaluation read it: one `.npz` per
-dataset (`images`, `labels`, `native_labels`, `affines`) indexed by the manifest's `index` column."""
+"""The aligned-crop cache the align stage writes, as training and evaluation read it.
+
+One folder per dataset, its crops in shards of `SHARD_SIZE` rows: `<dataset>/<key>-00000.npy`,
+`<dataset>/<key>-00001.npy`, ... for each key (`images` `(n, S, S, 3) uint8`, `labels` and
+`native_labels` `(n, S, S) uint8`, `affines` `(n, 2, 3) float64`), and `<dataset>/index.json` with
+the row count, shard size and each key's row shape and dtype. A manifest row's `index` is its row
+in its dataset.
+
+Plain `.npy` files, because training draws rows in any order (shuffled epochs, `oversample` and
+`mix` repeats): a row is one read at a known offset, with no decoding, no shuffle buffer and no
+pickle. Rows are read with `os.pread`, not a memory map, so a reader's resident memory holds the
+rows it was asked for and nothing of the files around them (`Rows`): training at 100,000 crops
+needs the memory of a batch, not of the dataset. The writer streams rows into each shard as they
+come, so align needs no more.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,23 +25,222 @@ import pandas as pd
 
 from faceparse.errors import FaceparseConfigError, FaceparseDataError
 
+SHARD_SIZE = 1024     # rows per shard file: 320 MB of 256-px images
+INDEX = "index.json"
+
+
+def crop_layout(size: int) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Row shape and dtype of each key the align stage stores for `size`-pixel crops."""
+    return {"images": ((size, size, 3), np.dtype(np.uint8)), "labels": ((size, size), np.dtype(np.uint8)),
+            "native_labels": ((size, size), np.dtype(np.uint8)), "affines": ((2, 3), np.dtype(np.float64))}
+
+
+def _shard_name(key: str, shard: int) -> str:
+    return f"{key}-{shard:05d}.npy"
+
+
+class ShardWriter:
+    """Write `count` rows of one dataset, row by row, into `out_dir/<dataset>/`. Each shard's files
+    are written under a temporary name and renamed once full, and `index.json` comes last, so a
+    killed run leaves no folder a reader takes for complete."""
+
+    def __init__(self, out_dir: Path, dataset: str, count: int, layout: dict[str, tuple[tuple[int, ...], np.dtype]],
+                 shard_size: int = SHARD_SIZE) -> None:
+        if shard_size < 1:
+            raise ValueError(f"shard_size must be at least 1, got {shard_size}")
+        self.dir = Path(out_dir) / dataset
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.count, self.layout, self.shard_size = count, layout, shard_size
+        self.written, self._files = 0, {}
+
+    def add(self, **rows: np.ndarray) -> None:
+        """One row of every key of the layout."""
+        if sorted(rows) != sorted(self.layout):
+            raise ValueError(f"a row needs {sorted(self.layout)}, got {sorted(rows)}")
+        if self.written >= self.count:
+            raise ValueError(f"{self.dir}: all {self.count} rows are written")
+        shard, row = divmod(self.written, self.shard_size)
+        if row == 0:
+            self._open(shard)
+        for key, value in rows.items():
+            shape, dtype = self.layout[key]
+            value = np.ascontiguousarray(value, dtype=dtype)
+            if value.shape != shape:
+                raise ValueError(f"{key}: a row is {shape}, got {value.shape}")
+            self._files[key][1].write(value.tobytes())
+        self.written += 1
+        if row + 1 == self._rows(shard):
+            self._finish()
+
+    def close(self) -> Path:
+        """Check every row came and write `index.json`; returns the dataset's folder."""
+        if self.written != self.count:
+            raise ValueError(f"{self.dir}: {self.written} of {self.count} rows written")
+        index = {"count": self.count, "shard_size": self.shard_size,
+                 "keys": {k: {"shape": list(s), "dtype": d.str} for k, (s, d) in self.layout.items()}}
+        tmp = self.dir / (INDEX + ".tmp")
+        tmp.write_text(json.dumps(index, indent=1))
+        tmp.replace(self.dir / INDEX)
+        return self.dir
+
+    def _rows(self, shard: int) -> int:
+        return min(self.shard_size, self.count - shard * self.shard_size)
+
+    def _open(self, shard: int) -> None:
+        for key, (shape, dtype) in self.layout.items():
+            path = self.dir / _shard_name(key, shard)
+            f = open(path.with_suffix(".tmp"), "wb")
+            np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(dtype),
+                                                     "fortran_order": False, "shape": (self._rows(shard), *shape)})
+            self._files[key] = (path, f)
+
+    def _finish(self) -> None:
+        for path, f in self._files.values():
+            f.close()
+            path.with_suffix(".tmp").replace(path)
+        self._files = {}
+
+
+class Shards:
+    """One key of one dataset's shards, read a row at a time (`row(i)`), files opened on first use
+    in each process (a DataLoader worker gets the paths, not open files)."""
+
+    def __init__(self, dataset_dir: Path, key: str) -> None:
+        self.dir, self.key = Path(dataset_dir), key
+        index_path = self.dir / INDEX
+        try:
+            index = json.loads(index_path.read_text())
+        except FileNotFoundError:
+            raise FaceparseConfigError(f"{index_path} is missing: {self.dir} is not a complete align stage "
+                                       "output; rerun the align stage") from None
+        if key not in index["keys"]:
+            raise FaceparseConfigError(f"{index_path} holds {sorted(index['keys'])}, not {key!r}; rerun the align stage")
+        self.count, self.shard_size = int(index["count"]), int(index["shard_size"])
+        self.row_shape = tuple(index["keys"][key]["shape"])
+        self.dtype = np.dtype(index["keys"][key]["dtype"])
+        self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
+        self._offsets: list[int] | None = None
+        self._fds: list[int] = []
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_offsets": None, "_fds": []}
+
+    def row(self, i: int) -> np.ndarray:
+        """Row `i`: a fresh, writable array."""
+        if not 0 <= i < self.count:
+            raise IndexError(f"{self.dir}/{self.key}: row {i} of {self.count}")
+        if self._offsets is None:
+            self._open()
+        shard, r = divmod(int(i), self.shard_size)
+        buf = bytearray(self.row_bytes)
+        n = os.preadv(self._fds[shard], [buf], self._offsets[shard] + r * self.row_bytes)
+        if n != self.row_bytes:
+            raise FaceparseDataError(self.dir / _shard_name(self.key, shard), f"row {r} is cut short; rerun the align stage")
+        return np.frombuffer(buf, dtype=self.dtype).reshape(self.row_shape)
+
+    def _open(self) -> None:
+        offsets, fds = [], []
+        for shard in range(-(-self.count // self.shard_size)):
+            path = self.dir / _shard_name(self.key, shard)
+            rows = min(self.shard_size, self.count - shard * self.shard_size)
+            try:
+                with open(path, "rb") as f:
+                    version = np.lib.format.read_magic(f)
+                    if version not in ((1, 0), (2, 0)):
+                        raise ValueError(f"format version {version}")
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, fortran, dtype = read_header(f)
+                    offset = f.tell()
+            except FileNotFoundError:
+                raise FaceparseDataError(path, "missing; rerun the align stage") from None
+            except ValueError as err:
+                raise FaceparseDataError(path, f"not an array file ({err})") from None
+            # An object array holds pickles: refused, never read.
+            if dtype != self.dtype or fortran or shape != (rows, *self.row_shape):
+                raise FaceparseDataError(path, f"holds {dtype} {shape}, expected {self.dtype} {(rows, *self.row_shape)} "
+                                               f"as {self.dir / INDEX} says; rerun the align stage")
+            if path.stat().st_size != offset + rows * self.row_bytes:
+                raise FaceparseDataError(path, f"is {path.stat().st_size} bytes, expected {offset + rows * self.row_bytes}; "
+                                               "rerun the align stage")
+            offsets.append(offset)
+            fds.append(os.open(path, os.O_RDONLY))
+        self._offsets, self._fds = offsets, fds
+
+
+class Rows:
+    """A lazy `(N, ...)` array of rows from one or more `Shards`, in a given order: `rows[i]` reads
+    one row, `rows[a:b]` reads those rows into an array, `rows[positions]` is a new `Rows`."""
+
+    def __init__(self, sources: list[Shards], source: np.ndarray, position: np.ndarray) -> None:
+        self.sources, self.source, self.position = sources, np.asarray(source, np.int32), np.asarray(position, np.int64)
+        shapes = {(s.row_shape, s.dtype) for s in sources}
+        if len(shapes) > 1:
+            raise FaceparseConfigError(f"rows of different shapes cannot be read together: {sorted(map(str, shapes))}")
+        self.row_shape, self.dtype = next(iter(shapes)) if shapes else ((), np.dtype(np.uint8))
+
+    @classmethod
+    def of(cls, shards: Shards, positions: np.ndarray) -> Rows:
+        return cls([shards], np.zeros(len(positions), np.int32), positions)
+
+    @classmethod
+    def concat(cls, parts: list[Rows]) -> Rows:
+        sources, source = [], []
+        for p in parts:
+            source.append(p.source + len(sources))
+            sources.extend(p.sources)
+        return cls(sources, np.concatenate(source) if source else np.zeros(0, np.int32),
+                   np.concatenate([p.position for p in parts]) if parts else np.zeros(0, np.int64))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.position), *self.row_shape)
+
+    def __len__(self) -> int:
+        return len(self.position)
+
+    def __getitem__(self, i):
+        if isinstance(i, (int, np.integer)):
+            return self.sources[self.source[i]].row(int(self.position[i]))
+        if isinstance(i, slice):
+            idx = range(*i.indices(len(self)))
+            out = np.empty((len(idx), *self.row_shape), self.dtype)
+            for j, k in enumerate(idx):
+                out[j] = self.sources[self.source[k]].row(int(self.position[k]))
+            return out
+        i = np.asarray(i)
+        return Rows(self.sources, self.source[i], self.position[i])
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self[0:len(self)]
+        return out if dtype is None else out.astype(dtype)
+
 
 def load_arrays(aligned_dir: Path, dataset: str, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
-    """The arrays `align_manifest` stored for `dataset` (only `keys`, when given: each is read on demand)."""
-    path = aligned_dir / f"{dataset}.npz"
-    with np.load(path, allow_pickle=False) as z:  # arrays only: a pickled object is refused, never run
-        missing = sorted(set(keys or ()) - set(z.files))
-        if missing:
-            raise FaceparseConfigError(f"{path} holds {sorted(z.files)}, not {missing}; rerun the align stage")
-        try:
-            return {k: z[k] for k in (keys or z.files)}
-        except ValueError as err:
-            raise FaceparseDataError(path, f"refused: it holds Python objects, not plain arrays ({err})") from None
+    """Every row of `keys` (all keys when None) of `dataset`, read into memory: for the small ones
+    (`affines`); training reads the others through `select_split`'s `Rows`."""
+    folder = Path(aligned_dir) / dataset
+    try:
+        known = json.loads((folder / INDEX).read_text())["keys"]
+    except FileNotFoundError:
+        raise FaceparseConfigError(f"{folder / INDEX} is missing; rerun the align stage") from None
+    missing = sorted(set(keys or ()) - set(known))
+    if missing:
+        raise FaceparseConfigError(f"{folder / INDEX} holds {sorted(known)}, not {missing}; rerun the align stage")
+    out = {}
+    for key in keys or tuple(known):
+        shards = Shards(folder, key)
+        out[key] = np.asarray(Rows.of(shards, np.arange(len(shards))))
+    return out
 
 
 def select_split(aligned_dir: Path, manifest: pd.DataFrame, datasets: list[str], label_set: str,
-                 split: str) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """Aligned crops, label maps in `label_set` and manifest rows of one split of `datasets`."""
+                 split: str) -> tuple[Rows, Rows, pd.DataFrame]:
+    """Aligned crops, label maps in `label_set` and manifest rows of one split of `datasets`; the
+    crops and maps are `Rows`, read when indexed."""
     images, masks, rows = [], [], []
     for name in datasets:
         m = manifest[(manifest["dataset"] == name) & (manifest["index"] >= 0)]
@@ -39,15 +253,12 @@ def select_split(aligned_dir: Path, manifest: pd.DataFrame, datasets: list[str],
         else:
             raise FaceparseConfigError(f"dataset {name!r} has labels in {m['label_set'].iloc[0]} and "
                                        f"{m['native_label_set'].iloc[0]}, not {label_set}")
-        arrays = load_arrays(aligned_dir, name)
         m = m[m["split"] == split]
         idx = m["index"].to_numpy(dtype=np.int64)
-        images.append(arrays["images"][idx])
-        masks.append(arrays[key][idx])
+        images.append(Rows.of(Shards(Path(aligned_dir) / name, "images"), idx))
+        masks.append(Rows.of(Shards(Path(aligned_dir) / name, key), idx))
         rows.append(m)
-    return np.concatenate(images), np.concatenate(masks), pd.concat(rows, ignore_index=True)
-
-
+    return Rows.concat(images), Rows.concat(masks), pd.concat(rows, ignore_index=True)
 def oversample(rows: pd.DataFrame, repeat: dict[str, dict[str, int]]) -> np.ndarray:
     """Row positions with photos repeated: `{dataset: {id prefix: times}}`, e.g. `{"fasseg": {"V2_": 4}}`.
 

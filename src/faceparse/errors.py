@@ -17,6 +17,9 @@ class FaceparseDataError(FaceparseError):
         self.problem = problem
         super().__init__(f"{path}: {problem}" if path is not None else problem)
 
+    def __reduce__(self):  # raised in a worker process, it must cross back whole
+        return type(self), (self.path, self.problem)
+
 
 class FaceparseConfigError(FaceparseError):
     """A parameter is missing or has a value faceparse cannot use."""

@@ -1,15 +1,22 @@
 """The training loop, shared by every model of the study and by the label adapter.
 
-Inputs are aligned crops cached as arrays (`(N, S, S, 3) uint8` photos, `(N, S, S) uint8` label maps,
-optionally `(N, S, S, C) float16` extra channels such as another model's softmax); augmentation runs
-in DataLoader workers. One epoch: train, then score the validation crops; the best checkpoint (by
+Inputs are aligned crops, read row by row from the align stage's shards (`faceparse.crops.Rows`) or
+given as arrays (`(N, S, S, 3) uint8` photos, `(N, S, S) uint8` label maps, optionally
+`(N, S, S, C) float16` extra channels such as another model's softmax); augmentation runs in
+DataLoader workers. One epoch: train, then score the validation crops; the best checkpoint (by
 validation mean F1) and the last are kept.
+
+On a GPU when there is one (`precision` bf16 or fp16 for mixed precision, deterministic kernels
+where torch has them). Under `torchrun` it trains data-parallel (DistributedDataParallel): each of
+the W processes takes `batch_size / W` crops of every step's batch (a DistributedSampler), and rank
+0 alone validates and writes checkpoints.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -22,7 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
 from faceparse import wild
@@ -63,9 +70,11 @@ class TrainParams:
     mix: dict = field(default_factory=dict)         # {dataset: share of each epoch's crops}, see crops.mix_order
     patience: int = 0                 # early stopping on validation mean F1; 0 = off
     seed: int = 0
-    num_workers: int = 1
+    num_workers: int = 1              # DataLoader workers; -1 = one per core left to this process, at most 8
     threads: int = 0                  # torch threads; 0 = FACEPARSE_THREADS, else every core this process may use
     max_steps: int = 0                # stop after this many steps (0 = no limit); for tests and benchmarks
+    precision: str = "fp32"           # fp32 | bf16 | fp16 (mixed precision, with loss scaling for fp16)
+    deterministic: bool = True        # on a GPU: deterministic cuDNN and cuBLAS kernels (a little slower)
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -204,9 +213,13 @@ class WeightedLoss(nn.Module):
         return sum(w * self.terms[k](logits, target) for k, w in self.weights.items())
 
 
-def label_frequency_weights(masks: np.ndarray, num_classes: int) -> torch.Tensor:
-    """Inverse square-root class frequency, normalised to mean 1 (255 ignored)."""
-    counts = np.bincount(masks[masks != IGNORE].ravel(), minlength=num_classes)[:num_classes].astype(np.float64)
+def label_frequency_weights(masks, num_classes: int) -> torch.Tensor:
+    """Inverse square-root class frequency, normalised to mean 1 (255 ignored); `masks` an `(N, S, S)`
+    array or `Rows`, counted 256 maps at a time."""
+    counts = np.zeros(256, np.int64)
+    for i in range(0, len(masks), 256):
+        counts += np.bincount(np.asarray(masks[i:i + 256]).ravel(), minlength=256)
+    counts = counts[:num_classes].astype(np.float64)
     w = 1.0 / np.sqrt(np.maximum(counts, 1.0))
     return torch.tensor(w / w.mean(), dtype=torch.float32)
 
@@ -250,7 +263,7 @@ def evaluate_crops(model: nn.Module, images: np.ndarray, masks: np.ndarray, clas
 
 @dataclass
 class TrainData:
-    images: np.ndarray
+    images: np.ndarray  # or faceparse.crops.Rows: anything with len, shape, [i] and [a:b]
     masks: np.ndarray
     extra: np.ndarray | None = None
     scenes: np.ndarray | None = None   # backgrounds without a person, for the `background` lever
@@ -265,8 +278,41 @@ def training_data(params: TrainParams, aligned_dir: Path, manifest: pd.DataFrame
     scenes = None
     if params.scenes:  # the scenes behind these datasets' people, person removed
         sx, sy, _ = select_split(aligned_dir, manifest, params.scenes, FASSEG6.name, "train")
-        scenes = wild.scene_plates(sx, sy)
+        scenes = wild.scene_plates(np.asarray(sx), np.asarray(sy))
     return TrainData(x[order], y[order], scenes=scenes), rows
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place in a `torchrun` launch: `launched` when torchrun started it (even alone)."""
+
+    rank: int = 0
+    world: int = 1
+    local: int = 0
+    launched: bool = False
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def ranks() -> Ranks:
+    """From the RANK, WORLD_SIZE and LOCAL_RANK that torchrun sets; one process without them."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        return Ranks()
+    return Ranks(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0)), True)
+
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def loader_workers(requested: int, r: Ranks) -> int:
+    """`num_workers`, with -1 meaning the cores this process's share of the machine leaves after its
+    own (at least 1, at most 8)."""
+    if requested >= 0:
+        return requested
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(8, cores // max(1, r.world if r.launched else 1) - 1))
 
 
 def train(params: TrainParams, label_set: str, train_data: TrainData, val_data: TrainData, out_path: Path,
@@ -275,44 +321,91 @@ def train(params: TrainParams, label_set: str, train_data: TrainData, val_data: 
     """Train a model and write the best checkpoint to `out_path` (the last to `<stem>.last.pt`).
 
     Returns the history (per-epoch loss, validation scores, learning rate and seconds) and the best
-    epoch's per-validation-crop confusion matrices (`best_val_per_image`, `(N, K, K)`).
+    epoch's per-validation-crop confusion matrices (`best_val_per_image`, `(N, K, K)`), and the
+    network as the last step left it (`model`). Under
+    torchrun every rank calls it; rank 0 validates, writes and calls `on_epoch`, and the others
+    return their history without validation scores.
     """
+    if params.precision not in PRECISIONS:
+        raise FaceparseConfigError(f"precision {params.precision!r}; known: {', '.join(PRECISIONS)}")
+    r = ranks()
+    if r.launched and params.batch_size % r.world:
+        raise FaceparseConfigError(f"batch_size {params.batch_size} does not split over {r.world} processes: "
+                                   "it is the global batch, each process takes batch_size / processes")
     threads = torch.get_num_threads()
     configure_threads(params.threads or None)
+    started = False
+    if r.launched and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        started = True
     try:
-        return _train(params, label_set, train_data, val_data, out_path, spec, meta, extra_label_set, on_epoch)
+        return _train(params, label_set, train_data, val_data, out_path, spec, meta, extra_label_set, on_epoch, r)
     finally:
+        if started:
+            torch.distributed.destroy_process_group()
         torch.set_num_threads(threads)
+
+
+def _device(params: TrainParams, r: Ranks) -> torch.device:
+    device = default_device()
+    if device.type == "cuda":
+        if r.launched:
+            device = torch.device("cuda", r.local)
+            torch.cuda.set_device(device)
+        if params.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.backends.cudnn.benchmark = False
+            torch.backends.cudnn.deterministic = True
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        else:
+            torch.backends.cudnn.benchmark = True
+    return device
+
+
+def _loader(dataset: CropDataset, params: TrainParams, r: Ranks, device: torch.device) -> DataLoader:
+    workers = loader_workers(params.num_workers, r)
+    batch = params.batch_size // r.world if r.launched else params.batch_size
+    sampler = None
+    if r.launched:  # every rank draws the same permutation of the epoch (seed + epoch) and takes every W-th crop
+        sampler = DistributedSampler(dataset, num_replicas=r.world, rank=r.rank, shuffle=True, seed=params.seed,
+                                     drop_last=True)
+    n = len(sampler) if sampler is not None else len(dataset)
+    return DataLoader(dataset, batch_size=batch, shuffle=sampler is None, sampler=sampler, drop_last=n > batch,
+                      num_workers=workers, worker_init_fn=_worker_init if workers else None,
+                      generator=torch.Generator().manual_seed(params.seed + r.rank),
+                      persistent_workers=workers > 0, pin_memory=device.type == "cuda",
+                      # Fresh worker processes: a forked one inherits OpenCV's thread pool from a parent
+                      # that has used it (the scene plates' inpainting, a detector) and hangs in
+                      # cv2.setNumThreads, joining threads that do not exist in the child.
+                      multiprocessing_context="spawn" if workers else None)
 
 
 def _train(params: TrainParams, label_set: str, train_data: TrainData, val_data: TrainData, out_path: Path,
            spec: ModelSpec | None, meta: dict | None, extra_label_set: str | None,
-           on_epoch: Callable[[int, dict], None] | None) -> dict:
+           on_epoch: Callable[[int, dict], None] | None, r: Ranks) -> dict:
     torch.manual_seed(params.seed)
     np.random.seed(params.seed)
     random.seed(params.seed)
-    device = default_device()
+    device = _device(params, r)
     classes = get_label_set(label_set).classes
     in_ch = 3 + (train_data.extra.shape[-1] if train_data.extra is not None else 0)
     spec = spec or ModelSpec(arch=params.arch, encoder=params.encoder, in_channels=in_ch, num_classes=len(classes))
-    model = build_model(spec)
-    weights_file = load_encoder_weights(model, spec, params.weights)
-    model.to(device)
+    net = build_model(spec)
+    weights_file = load_encoder_weights(net, spec, params.weights)
+    net.to(device)
+    model = net
+    if r.launched:  # gradients averaged over the ranks in backward; rank 0's weights broadcast at the start
+        model = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
 
     dataset = CropDataset(train_data.images, train_data.masks, label_set, train_data.extra, extra_label_set,
                           augment=params.augment, scenes=train_data.scenes)
-    dataset.seed(params.seed)
-    generator = torch.Generator().manual_seed(params.seed)
-    loader = DataLoader(dataset, batch_size=params.batch_size, shuffle=True, drop_last=len(dataset) > params.batch_size,
-                        num_workers=params.num_workers, worker_init_fn=_worker_init if params.num_workers else None,
-                        generator=generator, persistent_workers=params.num_workers > 0,
-                        # Fresh worker processes: a forked one inherits OpenCV's thread pool from a parent
-                        # that has used it (the scene plates' inpainting, a detector) and hangs in
-                        # cv2.setNumThreads, joining threads that do not exist in the child.
-                        multiprocessing_context="spawn" if params.num_workers else None)
+    dataset.seed(params.seed + r.rank)
+    loader = _loader(dataset, params, r, device)
     cw = label_frequency_weights(train_data.masks, len(classes)).to(device) if params.class_weights else None
     criterion = WeightedLoss(params.loss, len(classes), cw)
-    optimizer = make_optimizer(model, params)
+    optimizer = make_optimizer(net, params)
+    amp = PRECISIONS[params.precision]
+    scaler = torch.amp.GradScaler(device.type, enabled=params.precision == "fp16")
     steps_per_epoch = len(loader)
     total = params.epochs * steps_per_epoch
     if params.max_steps:
@@ -326,43 +419,57 @@ def _train(params: TrainParams, label_set: str, train_data: TrainData, val_data:
     best, best_epoch, best_per_image, step = -math.inf, -1, None, 0
     last_path = out_path.with_name(out_path.stem + ".last.pt")
     t_start = time.time()
-    bar = tqdm(total=total, desc=f"train {out_path.stem}", unit="step", dynamic_ncols=True)
+    bar = tqdm(total=total, desc=f"train {out_path.stem}", unit="step", dynamic_ncols=True, disable=not r.main)
     for epoch in range(params.epochs):
         model.train()
+        if r.launched:
+            loader.sampler.set_epoch(epoch)
         t0, losses = time.time(), []
         for x, y in loader:
             for g in optimizer.param_groups:
                 g["lr"] = params.lr * lr_factor(step, total, warmup, params.schedule)
-            x, y = x.to(device, memory_format=torch.channels_last), y.to(device)
-            loss = criterion(model(x), y)
+            x = x.to(device, memory_format=torch.channels_last, non_blocking=True)
+            y = y.to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                loss = criterion(model(x), y)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             losses.append(loss.item())
             step += 1
             bar.update(1)
             bar.set_postfix(epoch=epoch, loss=f"{np.mean(losses[-20:]):.3f}", best_f1=f"{best:.3f}")
             if step >= total:
                 break
-        # An empty validation set gives NaN scores; the best checkpoint then follows the training loss.
-        val, per_image = evaluate_crops(model, val_data.images, val_data.masks, classes, val_data.extra, device)
         record = {"epoch": epoch, "step": step, "loss": float(np.mean(losses)) if losses else float("nan"),
-                  "val_mean_f1": val["mean_f1"], "val_pixel_accuracy": val.get("pixel_accuracy", float("nan")),
-                  "lr": optimizer.param_groups[0]["lr"], "seconds": time.time() - t0,
-                  **{f"val_f1_{c}": v for c, v in val["f1"].items()}}
+                  "val_mean_f1": float("nan"), "lr": optimizer.param_groups[0]["lr"]}
+        stop = step >= total
+        if r.main:
+            # An empty validation set gives NaN scores; the best checkpoint then follows the training loss.
+            val, per_image = evaluate_crops(net, val_data.images, val_data.masks, classes, val_data.extra, device)
+            record.update({"val_mean_f1": val["mean_f1"], "val_pixel_accuracy": val.get("pixel_accuracy", float("nan")),
+                           "seconds": time.time() - t0, **{f"val_f1_{c}": v for c, v in val["f1"].items()}})
+            score = val["mean_f1"] if not math.isnan(val["mean_f1"]) else -record["loss"]
+            if score > best:
+                best, best_epoch, best_per_image = score, epoch, per_image
+                save_checkpoint(out_path, net, spec, {**meta, "epoch": epoch, "val": val})
+            if on_epoch:
+                on_epoch(epoch, record)
+            log.info("epoch %d: loss %.4f, val mean F1 %.4f", epoch, record["loss"], val["mean_f1"])
+            stop = stop or bool(params.patience and epoch - best_epoch >= params.patience)
+        record.setdefault("seconds", time.time() - t0)
         history.append(record)
-        score = val["mean_f1"] if not math.isnan(val["mean_f1"]) else -record["loss"]
-        if score > best:
-            best, best_epoch, best_per_image = score, epoch, per_image
-            save_checkpoint(out_path, model, spec, {**meta, "epoch": epoch, "val": val})
-        if on_epoch:
-            on_epoch(epoch, record)
-        log.info("epoch %d: loss %.4f, val mean F1 %.4f", epoch, record["loss"], val["mean_f1"])
-        if step >= total or (params.patience and epoch - best_epoch >= params.patience):
+        if r.launched:  # rank 0 alone knows whether patience ran out
+            flag = [stop]
+            torch.distributed.broadcast_object_list(flag, src=0)
+            stop = flag[0]
+        if stop:
             break
     bar.close()
-    save_checkpoint(last_path, model, spec, {**meta, "epoch": history[-1]["epoch"] if history else -1})
+    if r.main:
+        save_checkpoint(last_path, net, spec, {**meta, "epoch": history[-1]["epoch"] if history else -1})
     return {"history": history, "best_epoch": best_epoch, "best_val_mean_f1": best,
             "best_val_per_image": best_per_image, "steps": step,
-            "seconds": time.time() - t_start, "parameters": sum(p.numel() for p in model.parameters()),
-            "init_weights": weights_file}
+            "seconds": time.time() - t_start, "parameters": sum(p.numel() for p in net.parameters()),
+            "init_weights": weights_file, "model": net}

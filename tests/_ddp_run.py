@@ -1,0 +1,23 @@
+"""Run by tests/test_ddp.py under torchrun: a few steps of `faceparse.train.train` on a tiny dataset;
+each rank saves the weights it ended with beside rank 0's checkpoints."""
+
+import sys
+from pathlib import Path
+
+import torch
+
+from faceparse.train import TrainData, ranks, train
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_ddp import PARAMS, tiny_data  # noqa: E402
+
+
+def main() -> None:
+    out = Path(sys.argv[1])
+    images, masks = tiny_data()
+    result = train(PARAMS, "fasseg6", TrainData(images, masks), TrainData(images[:2], masks[:2]), out / "model.pt")
+    torch.save({"steps": result["steps"], "state_dict": result["model"].state_dict()}, out / f"rank{ranks().rank}.pt")
+
+
+if __name__ == "__main__":
+    main()
