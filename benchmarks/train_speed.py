@@ -36,7 +36,7 @@ STEPS = 24
 def crops(size: int, n: int = 64) -> tuple[np.ndarray, np.ndarray]:
     folder = ROOT / "data/aligned/fasseg"
     if (folder / "index.json").exists():
-        rows = np.arange(n)
+        rows = np.arange(min(n, len(Shards(folder, "images"))))
         images, labels = Rows.of(Shards(folder, "images"), rows), Rows.of(Shards(folder, "labels"), rows)
         if images.shape[1] == size:
             return np.asarray(images), np.asarray(labels)

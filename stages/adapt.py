@@ -12,7 +12,7 @@ from faceparse.adapter import AdaptParams, adapter_spec, source_probs
 from faceparse.crops import oversample, select_split
 from faceparse.labels import get_label_set
 from faceparse.models import load_checkpoint
-from faceparse.train import TrainData, train
+from faceparse.train import TrainData, ranks, train
 
 
 def main() -> None:
@@ -29,13 +29,17 @@ def main() -> None:
     k_src = get_label_set(src_set).num_classes
     spec = adapter_spec(p.arch, k_src, get_label_set(p.label_set).num_classes, p.encoder)
     out = args.adapter_path
+    train_data = TrainData(tx, ty, source_probs(src_model, tx, k_src))
+    val_data = TrainData(vx, vy, source_probs(src_model, vx, k_src))
+    meta = {"name": "adapter", "source": p.source, "align": src_meta.get("align", {})}
+    if not ranks().main:  # under torchrun the other ranks train beside rank 0, which alone writes
+        train(p, p.label_set, train_data, val_data, out, spec=spec, meta=meta, extra_label_set=src_set)
+        return
     with tracking.run("adapt", ROOT) as t:
         t.params({"source": p.source, "datasets": p.datasets, "label_set": p.label_set, "arch": p.arch,
                   "epochs": p.epochs, "batch_size": p.batch_size, "lr": p.lr, "loss": p.loss, "seed": p.seed})
-        result = train(p, p.label_set, TrainData(tx, ty, source_probs(src_model, tx, k_src)),
-                       TrainData(vx, vy, source_probs(src_model, vx, k_src)), out, spec=spec,
-                       meta={"name": "adapter", "source": p.source, "align": src_meta.get("align", {})},
-                       extra_label_set=src_set, on_epoch=lambda e, rec: t.metrics(rec, step=e))
+        result = train(p, p.label_set, train_data, val_data, out, spec=spec, meta=meta, extra_label_set=src_set,
+                       on_epoch=lambda e, rec: t.metrics(rec, step=e))
         _, meta = load_checkpoint(out)
         summary = {"source": p.source, "n_train": int(len(tx)), "n_val": int(len(vx)),
                    "parameters": result["parameters"], "steps": result["steps"], "best_epoch": result["best_epoch"],

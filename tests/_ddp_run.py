@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+import faceparse.train
 from faceparse.train import TrainData, ranks, train
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -15,8 +16,11 @@ from test_ddp import PARAMS, tiny_data  # noqa: E402
 def main() -> None:
     out = Path(sys.argv[1])
     images, masks = tiny_data()
+    saved, save = [], faceparse.train.save_checkpoint
+    faceparse.train.save_checkpoint = lambda path, *a, **k: (saved.append(Path(path).name), save(path, *a, **k))
     result = train(PARAMS, "fasseg6", TrainData(images, masks), TrainData(images[:2], masks[:2]), out / "model.pt")
-    torch.save({"steps": result["steps"], "state_dict": result["model"].state_dict()}, out / f"rank{ranks().rank}.pt")
+    torch.save({"steps": result["steps"], "state_dict": result["model"].state_dict(), "saved": saved},
+               out / f"rank{ranks().rank}.pt")
 
 
 if __name__ == "__main__":

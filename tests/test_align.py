@@ -2,6 +2,7 @@
 
 import cv2
 import numpy as np
+import pytest
 
 from faceparse.align import (AlignParams, align_from_landmarks, align_whole_image, crop_matrix, unwarp_probs,
                              warp_image, warp_mask)
@@ -123,13 +124,30 @@ def test_align_in_two_processes_writes_the_bytes_of_one(tmp_path, mirror):
     manifest = pd.DataFrame(rows)
     p = AlignParams(size=64)
     one = align_manifest(manifest, p, FaceFinder, tmp_path, tmp_path / "one", {"fasseg": "fasseg"}, workers=1, shard_size=3)
-    two = align_manifest(manifest, p, FaceFinder, tmp_path, tmp_path / "two", {"fasseg": "fasseg"}, workers=2, shard_size=3)
+    # two photos a task: four tasks over two workers, collected in order
+    two = align_manifest(manifest, p, FaceFinder, tmp_path, tmp_path / "two", {"fasseg": "fasseg"}, workers=2, shard_size=3,
+                         chunk=2)
     pd.testing.assert_frame_equal(one, two)
     assert list(one["index"]) == [0, 1, 2, 3, 4, 5, 6, -1] and (one["align_method"][:7] == "yunet").all()
     a, b = load_arrays(tmp_path / "one", "fasseg"), load_arrays(tmp_path / "two", "fasseg")
     for key in ("images", "labels", "native_labels", "affines"):
         assert a[key].tobytes() == b[key].tobytes(), key
-    assert (a["labels"][3][a["labels"][3] != 255] == 3).all()  # row 3 holds photo 3's label map
-    for i, photo in enumerate(photos):  # and each crop is that photo warped by its recorded affine
+    for i, photo in enumerate(photos):  # row i holds photo i: its label map, and its crop by its recorded affine
+        assert set(np.unique(b["labels"][i])) <= {i % 6, 255}, photo.name
         image = np.asarray(Image.open(photo).convert("RGB"))
-        assert np.array_equal(a["images"][i], warp_image(image, a["affines"][i], 64)), photo.name
+        assert np.array_equal(b["images"][i], warp_image(image, b["affines"][i], 64)), photo.name
+
+
+def test_a_detector_that_cannot_start_stops_align_with_its_own_message(tmp_path):
+    import pandas as pd
+
+    from faceparse.align import align_manifest
+    from faceparse.errors import FaceparseDataError
+
+    def broken(params):
+        raise FaceparseDataError(tmp_path / "detector.onnx", "missing")
+
+    manifest = pd.DataFrame([{"dataset": "d", "id": "a", "status": "ok", "image": "a.png", "label": "a.png",
+                              "native_label": "a.png", "landmarks": ""}])
+    with pytest.raises(FaceparseDataError, match="detector.onnx: missing"):
+        align_manifest(manifest, AlignParams(size=64), broken, tmp_path, tmp_path / "out", {"d": "folder"}, workers=2)

@@ -86,3 +86,37 @@ def test_an_unfinished_or_damaged_folder_is_refused_by_name(tmp_path):
         Shards(tmp_path / "e", "images").row(0)
     with pytest.raises(FaceparseConfigError, match="not 'masks'"):
         Shards(tmp_path / "e", "masks")
+
+
+def test_a_rerun_drops_the_old_index_and_a_bad_row_writes_nothing(tmp_path):
+    _write(tmp_path, "d", 4)
+    w = ShardWriter(tmp_path, "d", 4, crop_layout(4), shard_size=3)
+    assert not (tmp_path / "d" / "index.json").exists()  # until this run's rows are all there
+    good = {k: np.zeros(s, d) for k, (s, d) in crop_layout(4).items()}
+    with pytest.raises(ValueError, match="row 0 of labels is \\(5, 5\\), expected \\(4, 4\\)"):
+        w.add(**{**good, "labels": np.zeros((5, 5), np.uint8)})
+    assert w.written == 0
+    for _ in range(4):
+        w.add(**good)
+    w.close()
+    assert np.array_equal(load_arrays(tmp_path, "d", ("images",))["images"], np.zeros((4, 4, 4, 3), np.uint8))
+
+
+def test_a_damaged_index_is_named(tmp_path):
+    _write(tmp_path, "d", 2)
+    (tmp_path / "d" / "index.json").write_text('{"count": 2, "shard_size": 0, "keys": {}}')
+    with pytest.raises(FaceparseDataError, match="d/index.json: count 2, shard_size 0"):
+        Shards(tmp_path / "d", "images")
+    (tmp_path / "d" / "index.json").write_text("not json")
+    with pytest.raises(FaceparseDataError, match="d/index.json: not an align stage index"):
+        load_arrays(tmp_path, "d")
+
+
+def test_rows_take_any_integer_scalar_and_close_their_files(tmp_path):
+    rows = _write(tmp_path, "d", 5)
+    shards = Shards(tmp_path / "d", "labels")
+    lazy = Rows.of(shards, np.arange(5))
+    for i in (3, np.int64(3), np.array(3), -2):
+        assert np.array_equal(lazy[i], rows[3]["labels"])
+    shards.close()
+    assert np.array_equal(lazy[4], rows[4]["labels"])  # reopened on demand

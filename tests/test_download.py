@@ -635,3 +635,15 @@ def test_sha256_of_a_file_and_the_resumable_hasher(tmp_path):
     assert size == len(data)
     h.update(b"rest")  # what a resumed download does with it
     assert h.hexdigest() == sha(data + b"rest")
+
+
+def test_a_dataset_without_a_direct_download_is_taken_from_the_mirror_only(tmp_path):
+    src = DatasetSource("lapa", "https://github.com/jd-opensource/lapa-dataset", None, "lapa",
+                        manual="LaPa.tar.gz from the Google Drive link of the LaPa page")
+    with pytest.raises(FaceparseDataError, match=r"mirror/lapa: missing; lapa has no direct download .*LaPa\.tar\.gz"):
+        fetch_dataset(src, tmp_path / "raw" / "lapa", tmp_path / "mirror", tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()  # nothing was fetched
+    (tmp_path / "mirror" / "lapa" / "train").mkdir(parents=True)
+    (tmp_path / "mirror" / "lapa" / "train" / "a.txt").write_text("x")
+    record = fetch_dataset(src, tmp_path / "raw" / "lapa", tmp_path / "mirror", tmp_path / "cache")
+    assert record["source"] == "mirror" and (tmp_path / "raw" / "lapa" / "train" / "a.txt").read_text() == "x"

@@ -69,3 +69,38 @@ def test_a_nested_section_names_its_wrong_key():
     prepare = {**PARAMS["prepare"], "datasets": {"fasseg": {"val_fraction": 0.1}}}
     with pytest.raises(FaceparseConfigError, match="no key prepare.datasets.fasseg.format"):
         parse(PrepareParams, prepare, "prepare")
+
+
+def test_the_full_scale_params_parse_and_hang_together():
+    """params_full.yaml (README: the full-scale study) is a whole params file: every section parses,
+    every dataset a model trains on or a split scores is downloaded and prepared, and each one's
+    labels reach the model's label set through a registered table."""
+    from faceparse.datasets import get_reader
+    from faceparse.labels import MAPPINGS
+
+    full = yaml.safe_load((ROOT / "params_full.yaml").read_text())
+    assert set(full) == set(PARAMS)
+    sections = {**SECTIONS, **{f"train.{name}": TrainParams for name in full["train"]}}
+    parsed = {}
+    for where, cls in sections.items():
+        node = full
+        for key in where.split("."):
+            node = node[key]
+        assert _missing(cls, node, where) == [], where
+        parsed[where] = parse(cls, node, where)
+    downloaded = set(parsed["download"].datasets)
+    prepared = parsed["prepare"].datasets
+    assert set(prepared) <= downloaded
+    for name, d in prepared.items():
+        assert parsed["download"].datasets[name].format == d.format
+    for where in [w for w in parsed if w.startswith("train.")]:
+        p = parsed[where]
+        for name in p.datasets:
+            vocabulary = get_reader(prepared[name].format).vocabulary
+            assert vocabulary == p.label_set or (vocabulary, p.label_set) in MAPPINGS, (where, name)
+        assert p.precision == "bf16" and p.batch_size % 8 == 0
+    for split in parsed["evaluate"].splits:
+        assert split.split("/")[0] in prepared, split
+    # the datasets without a direct download say how to get them, and are taken from the mirror only
+    manual = {n for n, d in parsed["download"].datasets.items() if d.manual}
+    assert manual == {"celebamask_hq", "lapa", "ibugmask", "helen"}

@@ -33,6 +33,15 @@ def test_carve_is_seeded_and_keeps_test():
     assert sum(v == "val" for v in a.values()) == 3
 
 
+def test_an_official_val_split_is_kept_and_nothing_more_carved_at_zero():
+    """CelebAMask-HQ, LaPa and Helen come with a val split: val_fraction 0 keeps exactly theirs."""
+    official = [Sample(id=f"v{i}", image=None, mask=None, dataset="x", split="val", subject=f"v{i}") for i in range(4)]
+    samples = _samples({f"p{i}": 1 for i in range(20)}) + official
+    split = carve_split(samples, 0.0, 0.0, seed=0)
+    assert {i for i, v in split.items() if v == "val"} == {"v0", "v1", "v2", "v3"}
+    assert sum(v == "train" for v in split.values()) == 20
+
+
 def test_fasseg_v3_subjects_come_from_pointing04_names(mirror):
     samples = get_reader("fasseg").samples(mirror / "fasseg")
     v3 = [s for s in samples if s.extra["version"] == "V3"]

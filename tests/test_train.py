@@ -157,3 +157,34 @@ def test_workers_start_after_the_parent_used_opencvs_thread_pool(tmp_path):
     """))
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240)
     assert done.returncode == 0 and "trained" in done.stdout, done.stderr[-2000:]
+
+
+def test_training_reads_crops_from_shards_as_from_arrays(tmp_path):
+    """The align stage's shards, read row by row (`Rows`), train the same weights as the arrays."""
+    from faceparse.crops import Rows, ShardWriter, Shards, crop_layout
+
+    data = _data(n=6)
+    w = ShardWriter(tmp_path, "d", 6, crop_layout(64), shard_size=4)
+    for x, y in zip(data.images, data.masks):
+        w.add(images=x, labels=y, native_labels=y, affines=np.zeros((2, 3)))
+    w.close()
+    order = np.array([5, 0, 3, 3, 1, 2, 4])  # oversampled and mixed, as training_data orders them
+    lazy = TrainData(Rows.of(Shards(tmp_path / "d", "images"), order), Rows.of(Shards(tmp_path / "d", "labels"), order))
+    p = TrainParams(arch="compact", weights="none", epochs=2, batch_size=2, num_workers=1, lr=0.01, threads=1,
+                    class_weights=True)
+    a = train(p, "fasseg6", TrainData(data.images[order], data.masks[order]), data, tmp_path / "a.pt")
+    b = train(p, "fasseg6", lazy, data, tmp_path / "b.pt")
+    assert [h["loss"] for h in a["history"]] == [h["loss"] for h in b["history"]]
+    for k, v in a["model"].state_dict().items():
+        assert torch.equal(v, b["model"].state_dict()[k]), k
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_and_an_unknown_precision_is_refused(precision, tmp_path):
+    p = TrainParams(arch="compact", weights="none", epochs=1, batch_size=2, num_workers=0, lr=0.01, threads=1,
+                    precision=precision, max_steps=3)
+    result = train(p, "fasseg6", _data(), _data(n=3, seed=2), tmp_path / "m.pt")
+    assert result["steps"] == 3 and np.isfinite(result["history"][-1]["loss"])
+    assert next(result["model"].parameters()).dtype == torch.float32  # weights stay fp32; autocast lowers the ops
+    with pytest.raises(FaceparseConfigError, match="precision 'fp8'; known: fp32, bf16, fp16"):
+        train(TrainParams(**{**p.__dict__, "precision": "fp8"}), "fasseg6", _data(), _data(), tmp_path / "x.pt")

@@ -316,16 +316,17 @@ def alignment_columns(a: Alignment) -> dict:
 
 def align_manifest(manifest: pd.DataFrame, params: AlignParams, make_finder: Callable[[AlignParams], object],
                    repo_root: Path, out_dir: Path, formats: dict[str, str], workers: int = 1,
-                   shard_size: int = SHARD_SIZE) -> pd.DataFrame:
+                   shard_size: int = SHARD_SIZE, chunk: int = 8) -> pd.DataFrame:
     """Write every ok photo's crop, label maps and affine into `out_dir/<dataset>/` shards (see
     `faceparse.crops`) and return the manifest with the alignment of every sample (`index` is the
     row in its dataset's shards; -1 if skipped). `make_finder(params)` gives the
     `faceparse.detect.FaceFinder` for photos without landmarks. `workers` > 1 aligns in that many
-    processes; rows are written in the manifest's order, so the shards are the same bytes for any
-    number of workers, and memory holds a few photos per worker, not the dataset."""
+    processes, `chunk` photos a task; rows are written in the manifest's order, so the shards are
+    the same bytes for any number of workers, and memory holds a few photos per worker, not the
+    dataset."""
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
-    with _Aligner(params, make_finder, repo_root, formats, workers) as aligner:
+    with _Aligner(params, make_finder, repo_root, formats, workers, chunk) as aligner:
         for dataset, group in manifest.groupby("dataset", sort=True):
             ok = group[group["status"] == "ok"]
             writer = ShardWriter(out_dir, dataset, len(ok), crop_layout(params.size), shard_size)
@@ -365,18 +366,20 @@ class _Aligner:
     fresh processes (spawned: a forked child inherits OpenCV's thread pool and can hang in it), one
     thread each, with at most a few rows per worker in flight."""
 
-    def __init__(self, params: AlignParams, make_finder, repo_root: Path, formats: dict[str, str], workers: int) -> None:
+    def __init__(self, params: AlignParams, make_finder, repo_root: Path, formats: dict[str, str], workers: int,
+                 chunk: int = 8) -> None:
         self.args = (params, make_finder, repo_root, formats)
-        self.workers = max(1, int(workers))
+        self.workers, self.chunk = max(1, int(workers)), max(1, int(chunk))
         self.pool = None
 
     def __enter__(self) -> _Aligner:
+        params, make_finder, repo_root, formats = self.args
+        # Here first, in any case: a bad detector setting or file fails with its own message, and a
+        # detector file to download is fetched once, not by every worker at the same time.
+        self.local = (params, make_finder(params), repo_root, formats)
         if self.workers > 1:
             self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                             initializer=_worker_start, initargs=self.args)
-        else:
-            params, make_finder, repo_root, formats = self.args
-            self.local = (params, make_finder(params), repo_root, formats)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -387,7 +390,7 @@ class _Aligner:
         if self.pool is None:
             yield from (align_record(r, *self.local) for r in records)
             return
-        chunk, ahead = 8, 4 * self.workers
+        chunk, ahead = self.chunk, 4 * self.workers
         pending: deque = deque()
         starts = iter(range(0, len(records), chunk))
         for start in starts:
@@ -402,16 +405,21 @@ class _Aligner:
             yield from results
 
 
-_WORKER: tuple | None = None
+_WORKER: tuple | BaseException | None = None
 
 
 def _worker_start(params: AlignParams, make_finder, repo_root: Path, formats: dict[str, str]) -> None:
     global _WORKER
-    from faceparse.threads import worker_process_init
+    from faceparse.threads import configure
 
-    worker_process_init()
-    _WORKER = (params, make_finder(params), repo_root, formats)
+    configure(1)  # one thread each (OpenCV's; torch is never loaded here)
+    try:
+        _WORKER = (params, make_finder(params), repo_root, formats)
+    except Exception as err:  # raised by the first task, so its message reaches the parent whole
+        _WORKER = err
 
 
 def _worker_align(records: list[dict]) -> list[tuple[dict, dict]]:
+    if isinstance(_WORKER, BaseException):
+        raise _WORKER
     return [align_record(r, *_WORKER) for r in records]

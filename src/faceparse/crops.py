@@ -8,7 +8,7 @@ in its dataset.
 
 Plain `.npy` files, because training draws rows in any order (shuffled epochs, `oversample` and
 `mix` repeats): a row is one read at a known offset, with no decoding, no shuffle buffer and no
-pickle. Rows are read with `os.pread`, not a memory map, so a reader's resident memory holds the
+pickle. Rows are read with `os.preadv`, not a memory map, so a reader's resident memory holds the
 rows it was asked for and nothing of the files around them (`Rows`): training at 100,000 crops
 needs the memory of a batch, not of the dataset. The writer streams rows into each shard as they
 come, so align needs no more.
@@ -17,7 +17,9 @@ come, so align needs no more.
 from __future__ import annotations
 
 import json
+import operator
 import os
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,7 @@ import pandas as pd
 
 from faceparse.errors import FaceparseConfigError, FaceparseDataError
 
-SHARD_SIZE = 1024     # rows per shard file: 320 MB of 256-px images
+SHARD_SIZE = 1024     # rows per shard file: an images shard of 256-px crops is 201 MB
 INDEX = "index.json"
 
 
@@ -50,6 +52,7 @@ class ShardWriter:
             raise ValueError(f"shard_size must be at least 1, got {shard_size}")
         self.dir = Path(out_dir) / dataset
         self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / INDEX).unlink(missing_ok=True)  # an earlier run's index must not vouch for new shards
         self.count, self.layout, self.shard_size = count, layout, shard_size
         self.written, self._files = 0, {}
 
@@ -59,14 +62,16 @@ class ShardWriter:
             raise ValueError(f"a row needs {sorted(self.layout)}, got {sorted(rows)}")
         if self.written >= self.count:
             raise ValueError(f"{self.dir}: all {self.count} rows are written")
+        values = {}
+        for key, value in rows.items():  # every key checked before any is written: the files stay in step
+            shape, dtype = self.layout[key]
+            values[key] = np.ascontiguousarray(value, dtype=dtype)
+            if values[key].shape != shape:
+                raise ValueError(f"{self.dir}: row {self.written} of {key} is {values[key].shape}, expected {shape}")
         shard, row = divmod(self.written, self.shard_size)
         if row == 0:
             self._open(shard)
-        for key, value in rows.items():
-            shape, dtype = self.layout[key]
-            value = np.ascontiguousarray(value, dtype=dtype)
-            if value.shape != shape:
-                raise ValueError(f"{key}: a row is {shape}, got {value.shape}")
+        for key, value in values.items():
             self._files[key][1].write(value.tobytes())
         self.written += 1
         if row + 1 == self._rows(shard):
@@ -107,17 +112,12 @@ class Shards:
 
     def __init__(self, dataset_dir: Path, key: str) -> None:
         self.dir, self.key = Path(dataset_dir), key
-        index_path = self.dir / INDEX
-        try:
-            index = json.loads(index_path.read_text())
-        except FileNotFoundError:
-            raise FaceparseConfigError(f"{index_path} is missing: {self.dir} is not a complete align stage "
-                                       "output; rerun the align stage") from None
+        index = read_index(self.dir)
         if key not in index["keys"]:
-            raise FaceparseConfigError(f"{index_path} holds {sorted(index['keys'])}, not {key!r}; rerun the align stage")
-        self.count, self.shard_size = int(index["count"]), int(index["shard_size"])
-        self.row_shape = tuple(index["keys"][key]["shape"])
-        self.dtype = np.dtype(index["keys"][key]["dtype"])
+            raise FaceparseConfigError(f"{self.dir / INDEX} holds {sorted(index['keys'])}, not {key!r}; "
+                                       "rerun the align stage")
+        self.count, self.shard_size = index["count"], index["shard_size"]
+        self.row_shape, self.dtype = index["keys"][key]
         self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
         self._offsets: list[int] | None = None
         self._fds: list[int] = []
@@ -126,7 +126,13 @@ class Shards:
         return self.count
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_offsets": None, "_fds": []}
+        return {k: v for k, v in self.__dict__.items() if k != "_closer"} | {"_offsets": None, "_fds": []}
+
+    def close(self) -> None:
+        """Close the shard files (a later `row` opens them again)."""
+        if self._offsets is not None:
+            self._closer()
+            self._offsets, self._fds = None, []
 
     def row(self, i: int) -> np.ndarray:
         """Row `i`: a fresh, writable array."""
@@ -169,6 +175,30 @@ class Shards:
             offsets.append(offset)
             fds.append(os.open(path, os.O_RDONLY))
         self._offsets, self._fds = offsets, fds
+        self._closer = weakref.finalize(self, _close_all, fds)
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
+
+
+def read_index(folder: Path) -> dict:
+    """A dataset folder's `index.json`: `count`, `shard_size` and `keys` ({key: (row shape, dtype)})."""
+    path = Path(folder) / INDEX
+    try:
+        index = json.loads(path.read_text())
+        out = {"count": int(index["count"]), "shard_size": int(index["shard_size"]),
+               "keys": {k: (tuple(int(n) for n in v["shape"]), np.dtype(v["dtype"])) for k, v in index["keys"].items()}}
+    except FileNotFoundError:
+        raise FaceparseConfigError(f"{path} is missing: {folder} is not a complete align stage output; "
+                                   "rerun the align stage") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise FaceparseDataError(path, f"not an align stage index ({type(err).__name__}: {err}); rerun the align stage") from None
+    if out["count"] < 0 or out["shard_size"] < 1 or any(d.hasobject for _, d in out["keys"].values()):
+        raise FaceparseDataError(path, f"count {out['count']}, shard_size {out['shard_size']}: not an align stage "
+                                       "index; rerun the align stage")
+    return out
 
 
 class Rows:
@@ -203,7 +233,8 @@ class Rows:
         return len(self.position)
 
     def __getitem__(self, i):
-        if isinstance(i, (int, np.integer)):
+        if not isinstance(i, slice) and np.ndim(i) == 0:
+            i = operator.index(i)
             return self.sources[self.source[i]].row(int(self.position[i]))
         if isinstance(i, slice):
             idx = range(*i.indices(len(self)))
@@ -223,10 +254,7 @@ def load_arrays(aligned_dir: Path, dataset: str, keys: tuple[str, ...] | None = 
     """Every row of `keys` (all keys when None) of `dataset`, read into memory: for the small ones
     (`affines`); training reads the others through `select_split`'s `Rows`."""
     folder = Path(aligned_dir) / dataset
-    try:
-        known = json.loads((folder / INDEX).read_text())["keys"]
-    except FileNotFoundError:
-        raise FaceparseConfigError(f"{folder / INDEX} is missing; rerun the align stage") from None
+    known = read_index(folder)["keys"]
     missing = sorted(set(keys or ()) - set(known))
     if missing:
         raise FaceparseConfigError(f"{folder / INDEX} holds {sorted(known)}, not {missing}; rerun the align stage")
@@ -234,6 +262,7 @@ def load_arrays(aligned_dir: Path, dataset: str, keys: tuple[str, ...] | None = 
     for key in keys or tuple(known):
         shards = Shards(folder, key)
         out[key] = np.asarray(Rows.of(shards, np.arange(len(shards))))
+        shards.close()
     return out
 
 
@@ -259,6 +288,8 @@ def select_split(aligned_dir: Path, manifest: pd.DataFrame, datasets: list[str],
         masks.append(Rows.of(Shards(Path(aligned_dir) / name, key), idx))
         rows.append(m)
     return Rows.concat(images), Rows.concat(masks), pd.concat(rows, ignore_index=True)
+
+
 def oversample(rows: pd.DataFrame, repeat: dict[str, dict[str, int]]) -> np.ndarray:
     """Row positions with photos repeated: `{dataset: {id prefix: times}}`, e.g. `{"fasseg": {"V2_": 4}}`.
 

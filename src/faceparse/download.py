@@ -42,6 +42,9 @@ class DatasetSource:
     sha256: str | None   # of the archive, when known
     format: str          # reader name, informational here
     strip: str | None = None  # archive folder whose contents become the dataset root; None: auto
+    # How to get it by hand where the publisher allows no direct download (`url` is then its page):
+    # such a dataset is only ever taken from the mirror.
+    manual: str | None = None
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
@@ -67,6 +70,7 @@ class DownloadEntry:
     sha256: str | None
     format: str
     strip: str | None = None
+    manual: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ class DownloadParams:
     datasets: dict[str, DownloadEntry]
 
     def sources(self) -> list[DatasetSource]:
-        return [DatasetSource(name=name, url=d.url, sha256=d.sha256, format=d.format, strip=d.strip)
+        return [DatasetSource(name=name, url=d.url, sha256=d.sha256, format=d.format, strip=d.strip, manual=d.manual)
                 for name, d in self.datasets.items()]
 
 
@@ -103,6 +107,11 @@ def fetch_dataset(src: DatasetSource, dest: Path, mirror: Path | None, cache_dir
             digest = populate_from_mirror(mirror_dir, dest)
             return {"name": src.name, "source": "mirror", "path": str(mirror_dir),
                     "files": digest.files, "bytes": digest.bytes, "sha256_tree": digest.sha256}
+    if src.manual:
+        raise FaceparseDataError(Path(mirror or "$FACEPARSE_MIRROR") / src.name,
+                                 f"missing; {src.name} has no direct download ({src.url}): get {src.manual}, and "
+                                 "put it there (README: the full-scale study)")
+    if mirror is not None:
         log.info("%s: the mirror %s has no %s/ folder; downloading %s", src.name, mirror, src.name, src.url)
 
     archive, sha, size = _fetch_archive(src, Path(cache_dir), mirror, timeout)

@@ -28,15 +28,15 @@ MANIFEST_COLUMNS = ["id", "dataset", "split", "subject", "pose", "image", "label
 def carve_split(samples: list[Sample], val_fraction: float, test_fraction: float, seed: int) -> dict[str, str]:
     """Split id -> "train" | "val" | "test", keeping all photos of one subject on one side.
 
-    Samples that already have a "test" split keep it. The others are grouped by (version, subject);
-    within each version the subjects are shuffled by a seeded RNG and taken, whole, into test and
-    then val while that brings the count closer to the wanted share.
+    Samples that already have a "test" or "val" split (a dataset's official one) keep it. The others
+    are grouped by (version, subject); within each version the subjects are shuffled by a seeded RNG
+    and taken, whole, into test and then val while that brings the count closer to the wanted share.
     """
     out: dict[str, str] = {}
     groups: dict[str, list[Sample]] = {}
     for s in samples:
-        if s.split == "test":
-            out[s.id] = "test"
+        if s.split in ("test", "val"):
+            out[s.id] = s.split
         else:
             groups.setdefault(str(s.extra.get("version", "")), []).append(s)
     for version, members in sorted(groups.items()):

@@ -8,8 +8,9 @@ validation mean F1) and the last are kept.
 
 On a GPU when there is one (`precision` bf16 or fp16 for mixed precision, deterministic kernels
 where torch has them). Under `torchrun` it trains data-parallel (DistributedDataParallel): each of
-the W processes takes `batch_size / W` crops of every step's batch (a DistributedSampler), and rank
-0 alone validates and writes checkpoints.
+the W processes takes `batch_size / W` crops of every step's batch (a DistributedSampler; batch
+norm and the loss see a process's share, as in any DDP run without SyncBatchNorm), and rank 0
+alone validates and writes checkpoints.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import random
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 
@@ -40,7 +42,7 @@ from faceparse.labels import FASSEG6, IGNORE, get_label_set
 from faceparse.metrics import confusion_matrix, scores
 from faceparse.models import (IMAGENET_MEAN, IMAGENET_STD, ModelSpec, build_model, default_device,
                               load_encoder_weights, save_checkpoint)
-from faceparse.threads import configure as configure_threads, worker_process_init
+from faceparse.threads import available_cores, configure as configure_threads, worker_process_init
 
 log = logging.getLogger(__name__)
 
@@ -289,6 +291,7 @@ class Ranks:
     rank: int = 0
     world: int = 1
     local: int = 0
+    local_world: int = 1    # processes on this machine
     launched: bool = False
 
     @property
@@ -300,7 +303,9 @@ def ranks() -> Ranks:
     """From the RANK, WORLD_SIZE and LOCAL_RANK that torchrun sets; one process without them."""
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
         return Ranks()
-    return Ranks(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0)), True)
+    world = int(os.environ["WORLD_SIZE"])
+    return Ranks(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", 0)),
+                 int(os.environ.get("LOCAL_WORLD_SIZE", world)), True)
 
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -311,8 +316,15 @@ def loader_workers(requested: int, r: Ranks) -> int:
     own (at least 1, at most 8)."""
     if requested >= 0:
         return requested
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(8, cores // max(1, r.world if r.launched else 1) - 1))
+    return max(1, min(8, available_cores() // r.local_world - 1))
+
+
+def _threads(params: TrainParams, r: Ranks) -> int | None:
+    """torch's threads: `threads`, else FACEPARSE_THREADS, else every core, shared out over the
+    processes torchrun started on this machine."""
+    if params.threads or not r.launched or os.environ.get("FACEPARSE_THREADS", "").strip():
+        return params.threads or None
+    return max(1, available_cores() // r.local_world)
 
 
 def train(params: TrainParams, label_set: str, train_data: TrainData, val_data: TrainData, out_path: Path,
@@ -333,10 +345,15 @@ def train(params: TrainParams, label_set: str, train_data: TrainData, val_data: 
         raise FaceparseConfigError(f"batch_size {params.batch_size} does not split over {r.world} processes: "
                                    "it is the global batch, each process takes batch_size / processes")
     threads = torch.get_num_threads()
-    configure_threads(params.threads or None)
+    flags = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic,
+             torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    configure_threads(_threads(params, r))
     started = False
     if r.launched and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if torch.cuda.is_available():  # each rank on its own GPU before NCCL starts
+            torch.cuda.set_device(r.local)
+        # Rank 0 validates while the others wait at the next collective: give it time on a large val split.
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo", timeout=timedelta(hours=2))
         started = True
     try:
         return _train(params, label_set, train_data, val_data, out_path, spec, meta, extra_label_set, on_epoch, r)
@@ -344,6 +361,8 @@ def train(params: TrainParams, label_set: str, train_data: TrainData, val_data: 
         if started:
             torch.distributed.destroy_process_group()
         torch.set_num_threads(threads)
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = flags[:2]
+        torch.use_deterministic_algorithms(flags[2], warn_only=flags[3])
 
 
 def _device(params: TrainParams, r: Ranks) -> torch.device:
@@ -352,7 +371,10 @@ def _device(params: TrainParams, r: Ranks) -> torch.device:
         if r.launched:
             device = torch.device("cuda", r.local)
             torch.cuda.set_device(device)
-        if params.deterministic:
+        if params.precision == "bf16" and not torch.cuda.is_bf16_supported(including_emulation=False):
+            raise FaceparseConfigError(f"precision bf16: {torch.cuda.get_device_name(device)} has no bfloat16; "
+                                       "use fp16 (loss-scaled) or fp32")
+        if params.deterministic:  # ops without a deterministic CUDA kernel warn rather than fail
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.backends.cudnn.benchmark = False
             torch.backends.cudnn.deterministic = True
@@ -461,9 +483,9 @@ def _train(params: TrainParams, label_set: str, train_data: TrainData, val_data:
         record.setdefault("seconds", time.time() - t0)
         history.append(record)
         if r.launched:  # rank 0 alone knows whether patience ran out
-            flag = [stop]
-            torch.distributed.broadcast_object_list(flag, src=0)
-            stop = flag[0]
+            flag = torch.tensor([int(stop)], device=device)
+            torch.distributed.broadcast(flag, src=0)
+            stop = bool(flag.item())
         if stop:
             break
     bar.close()
