@@ -77,7 +77,7 @@ def measured(args: list[str]) -> tuple[dict, float]:
         return json.loads(result.read_text()), peak
 
 
-def build(size: int, work: Path, name: str = "manifest.csv") -> Path:
+def build(size: int, work: Path) -> Path:
     """A prepared manifest of `size` photos under `work`: the study's ok rows, cycled, each copy's
     photo, label maps and landmarks linked under a new name."""
     import pandas as pd
@@ -99,7 +99,7 @@ def build(size: int, work: Path, name: str = "manifest.csv") -> Path:
                 link.symlink_to(src)
             r[col] = str(link)
         rows.append({**r, "id": new, "subject": new, "split": "train"})
-    path = work / name
+    path = work / "manifest.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
 
