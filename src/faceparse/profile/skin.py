@@ -12,9 +12,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from faceparse.profile.colour import (D65_WHITE, LINEAR_OF_BYTE, SRGB_TO_XYZ, ita, ita_category, lab_f, mean_lab,
-                                      srgb_to_linear)
+from faceparse.profile.colour import (D65_WHITE, LINEAR_OF_BYTE, SRGB_TO_XYZ, ita, ita_category, lab_f, linear_to_xyz,
+                                      mean_lab, srgb_to_linear)
 from faceparse.facemap import FaceMap
+from faceparse.profile.correct import Correction
 from faceparse.profile.frame import NOSE, SKIN, Blob, Frame, face_frame, run_edges
 from faceparse.profile.params import ProfileParams
 
@@ -58,6 +59,7 @@ class SkinProfile:
     inter_ocular_px: float
     averaging: str
     flags: tuple[str, ...]
+    correction: str = "none"                    # the row's colour_correction (none, chart:<file>, chart:auto, sclera)
 
     def as_row(self) -> dict[str, float | int | str]:
         row: dict[str, float | int | str] = {"eye_line_angle_deg": self.eye_line_angle,
@@ -69,9 +71,7 @@ class SkinProfile:
                     "skin_median_L": self.skin_median_lab[0], "skin_median_a": self.skin_median_lab[1],
                     "skin_median_b": self.skin_median_lab[2], "skin_ita": self.skin_ita,
                     "skin_ita_category": ita_category(self.skin_ita), "skin_n_used": self.skin_n_used,
-                    # No colour correction is applied; the column stays so that profile.csv keeps
-                    # its format (readers of earlier files, the resume check) and says so.
-                    "averaging": self.averaging, "colour_correction": "none",
+                    "averaging": self.averaging, "colour_correction": self.correction,
                     "skin_flags": ";".join(self.flags)})
         return row
 
@@ -112,8 +112,9 @@ def _forehead_centre(frame: Frame, size: int) -> tuple[float, float] | None:
 
 
 def _measure_patch(name: str, centre: tuple[float, float], size: int, image: np.ndarray, face: FaceMap,
-                   params: ProfileParams) -> tuple[SkinPatch, np.ndarray]:
-    """The patch record and its valid (unclipped skin) pixels in linear light `(N, 3) float64`."""
+                   params: ProfileParams, correction: Correction | None = None) -> tuple[SkinPatch, np.ndarray]:
+    """The patch record and its valid (unclipped skin) pixels in linear light `(N, 3) float64`
+    (through `correction` when there is one; clipping is judged on the pixels as taken)."""
     x, y = centre
     x0, y0 = int(round(x - size / 2)), int(round(y - size / 2))
     # Skin lies inside the face's window only: the patch's part there holds all of its skin pixels.
@@ -122,7 +123,7 @@ def _measure_patch(name: str, centre: tuple[float, float], size: int, image: np.
     skin = face.labels[local] == SKIN
     pix = image[ys, xs][skin]
     clipped = ((pix >= params.clip_high) | (pix <= params.clip_low)).any(axis=1)
-    valid = srgb_to_linear(pix[~clipped])
+    valid = srgb_to_linear(pix[~clipped]) if correction is None else correction.to_linear(pix[~clipped])
     lab = mean_lab(valid, params.averaging)
     n = int(skin.sum())
     conf = float(face.confidence[local][skin].mean()) if face.confidence is not None and n else math.nan
@@ -145,12 +146,14 @@ def _patch_flags(p: SkinPatch, params: ProfileParams) -> list[str]:
     return flags
 
 
-def _skin_median(image: np.ndarray, face: FaceMap, params: ProfileParams) -> tuple[np.ndarray, int]:
+def _skin_median(image: np.ndarray, face: FaceMap, params: ProfileParams,
+                 correction: Correction | None = None) -> tuple[np.ndarray, int]:
     """Per-channel median L*a*b* of predicted skin after the exclusion rule, and the pixels used.
 
     Rule: drop skin pixels with any channel <= clip_low or >= clip_high (clipped: no colour
     information), then drop those whose L* lies outside the skin_percentiles (default 5th-95th) of
     the remaining skin's L* (specular highlights above, shadow in folds, nostrils, under the jaw below).
+    A `correction` applies to the pixels kept; clipping is judged on the pixels as taken.
     """
     window = image[face.photo_slices()]
     channels = [window[..., c] for c in range(3)]
@@ -164,7 +167,12 @@ def _skin_median(image: np.ndarray, face: FaceMap, params: ProfileParams) -> tup
     # `srgb_to_lab` one channel at a time, each of X, Y, Z as the sum of three products read from a
     # table of the 256 values (the same products and sums, a third of the time); L* first, for the
     # percentiles.
-    f = [lab_f((table[0][r] + table[1][g] + table[2][b]) / white) for table, white in zip(_XYZ_OF_BYTE, D65_WHITE)]
+    tables = _XYZ_OF_BYTE if correction is None else correction.xyz_tables()
+    if tables is None:  # a polynomial correction: each pixel through it
+        xyz = linear_to_xyz(correction.to_linear(np.stack([r, g, b], axis=1)))
+        f = [lab_f(xyz[:, i] / D65_WHITE[i]) for i in range(3)]
+    else:
+        f = [lab_f((table[0][r] + table[1][g] + table[2][b]) / white) for table, white in zip(tables, D65_WHITE)]
     lightness = 116.0 * f[1] - 16.0
     lo, hi = np.percentile(lightness, params.skin_percentiles)
     keep = (lightness >= lo) & (lightness <= hi)
@@ -227,14 +235,16 @@ def _patch_centres(frame: Frame, size: int) -> tuple[dict[str, tuple[float, floa
 
 def measure_skin(image: np.ndarray, labels: np.ndarray | FaceMap, confidence: np.ndarray | None = None,
                  eye_line_angle: float | None = None, params: ProfileParams = ProfileParams(),
-                 framed: tuple[Frame | None, list[str]] | None = None) -> SkinProfile:
+                 framed: tuple[Frame | None, list[str]] | None = None, correction: Correction | None = None,
+                 correction_name: str = "none") -> SkinProfile:
     """Skin colour of one face on its original photo.
 
     image: `(H, W, 3) uint8` sRGB photo. labels: `(H, W) uint8` fasseg6 face map of that photo, or
     its `FaceMap` (which carries the confidence). confidence: `(H, W) float32` max-softmax per
     pixel, or None. framed: `face_frame`'s result when already computed. eye_line_angle: degrees of the line
     from the image-left to the image-right eye (y down, as `align.Alignment.angle`); None estimates
-    it from the two eye blobs.
+    it from the two eye blobs. correction: a colour correction (`faceparse.profile.correct`) that
+    every colour read goes through, named `correction_name` in the row; None reads the photo as sRGB.
 
     Patches are squares of patch_size_fraction x inter-ocular distance, axis-aligned on the photo,
     measured over predicted skin only. A map on which a patch cannot be placed gives NaN values and
@@ -258,12 +268,12 @@ def measure_skin(image: np.ndarray, labels: np.ndarray | FaceMap, confidence: np
             patches.append(SkinPatch(name=name))
             flags.append(f"{name}_missing")
             continue
-        p, valid[name] = _measure_patch(name, centres[name], size, image, face, params)
+        p, valid[name] = _measure_patch(name, centres[name], size, image, face, params, correction)
         patches.append(p)
         flags += _patch_flags(p, params)
     cheeks = [valid[n] for n in ("cheek_left", "cheek_right") if n in valid]
     cheeks_lab = mean_lab(np.concatenate(cheeks) if cheeks else np.empty((0, 3)), params.averaging)
-    med, n_used = _skin_median(image, face, params)
+    med, n_used = _skin_median(image, face, params, correction)
     if n_used == 0:
         flags.append("no_skin")
     if is_greyscale(image):  # lightness is measured; hue is not there to measure
@@ -277,4 +287,4 @@ def measure_skin(image: np.ndarray, labels: np.ndarray | FaceMap, confidence: np
         skin_ita=ita(med[0], med[2]), skin_n_used=n_used,
         eye_line_angle=frame.angle if frame is not None else math.nan,
         inter_ocular_px=frame.iod if frame is not None else math.nan,
-        averaging=params.averaging, flags=tuple(flags))
+        averaging=params.averaging, flags=tuple(flags), correction=correction_name)

@@ -1,4 +1,4 @@
-"""Statistics the instrument is validated with: test-retest ICC(3,1), Pearson r, and a percentile
+"""Statistics the instrument is validated with: test-retest ICC(3,1), agreement ICC(2,1), Pearson r, and a percentile
 bootstrap interval (`scipy.stats.bootstrap`) that resamples paired rows together."""
 
 from __future__ import annotations
@@ -52,6 +52,22 @@ def icc_3_1(x: np.ndarray, y: np.ndarray | None = None) -> float:
     bms = ss_rows / (n - 1)
     ems = ss_err / ((n - 1) * (k - 1))
     return float((bms - ems) / (bms + (k - 1) * ems))
+
+
+def icc_2_1(data: np.ndarray) -> float:
+    """ICC(2,1) of Shrout & Fleiss (1979): two-way random, absolute agreement, single measures, of an
+    `(n, k)` table of n subjects (targets) by k raters (cameras, sessions). Unlike ICC(3,1) it counts
+    a constant shift between raters as disagreement:
+    (BMS - EMS) / (BMS + (k - 1) EMS + k (JMS - EMS) / n), JMS the raters' mean square."""
+    data = _checked(np.asarray(data, dtype=np.float64))
+    n, k = data.shape
+    grand = data.mean()
+    ss_rows = k * ((data.mean(axis=1) - grand) ** 2).sum()
+    ss_cols = n * ((data.mean(axis=0) - grand) ** 2).sum()
+    ss_err = ((data - grand) ** 2).sum() - ss_rows - ss_cols
+    bms, jms = ss_rows / (n - 1), ss_cols / (k - 1)
+    ems = ss_err / ((n - 1) * (k - 1))
+    return float((bms - ems) / (bms + (k - 1) * ems + k * (jms - ems) / n))
 
 
 def pearson_r(x: np.ndarray, y: np.ndarray) -> float:

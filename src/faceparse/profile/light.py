@@ -1,0 +1,86 @@
+"""The light a face was photographed in, read from the face itself: the sclera's colour (the
+brightest tenth of the eye region's unclipped pixels, which should be near-white) and the share of
+the face's skin the camera clipped. Rows say when light, not skin, decides a colour: `underexposed`,
+`overexposed`, `colour_cast`.
+
+The sclera is not white: it yellows with age and reddens with irritation, and it is small (a few
+hundred pixels on a webcam face), so its colour says how strong a cast is, not the light's exact
+colour. It is read on the photo as the measures read it (after a chart correction, when there is one).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from faceparse.facemap import FaceMap
+from faceparse.profile.colour import LINEAR_OF_BYTE, linear_to_lab
+from faceparse.profile.frame import EYES, SKIN
+from faceparse.profile.params import ProfileParams
+
+# The brightest tenth of the eye region: on the London templates' eye outlines it reads a blue or warm
+# cast more strongly than the brightest quarter, or the least coloured part of it, which leans
+# towards whatever pixels the cast moved least.
+SCLERA_TOP = 0.1
+
+
+@dataclass(frozen=True)
+class Light:
+    """What a face's light looks like: its sclera and its skin's clipping."""
+
+    sclera_linear: tuple[float, float, float]   # mean linear sRGB of the sclera pixels (NaN: none)
+    sclera_lab: tuple[float, float, float]
+    sclera_n: int
+    skin_clipped_share: float                   # share of the face's skin with a channel >= clip_high
+    flags: tuple[str, ...]
+
+    def as_row(self) -> dict[str, float | int | str]:
+        L, a, b = self.sclera_lab
+        return {"sclera_L": L, "sclera_a": a, "sclera_b": b, "sclera_n": self.sclera_n,
+                "skin_clipped_high_share": self.skin_clipped_share, "light_flags": ";".join(self.flags)}
+
+
+def _byte_linear(pixels: np.ndarray) -> np.ndarray:
+    return LINEAR_OF_BYTE[pixels]
+
+
+def measure_light(image: np.ndarray, face: FaceMap, params: ProfileParams,
+                  to_linear: Callable[[np.ndarray], np.ndarray] | None = None) -> Light:
+    """The light of one face: `image` `(H, W, 3) uint8` sRGB photo, `face` its `FaceMap`;
+    `to_linear` takes `(N, 3) uint8` pixels to linear sRGB (a chart's correction; default the sRGB
+    curve). Flags: `underexposed` (sclera L* below `min_sclera_L`), `overexposed` (a larger share of
+    the skin clipped than `max_skin_clipped`), `colour_cast` (sclera chroma above `max_sclera_chroma`),
+    `no_sclera` (fewer than `min_sclera_pixels`: eyes closed, too small, or sunglasses)."""
+    to_linear = to_linear or _byte_linear
+    window = image[face.photo_slices()]
+    labels = face.labels
+    skin = window[labels == SKIN]
+    clipped_high = float((skin >= params.clip_high).any(axis=1).mean()) if len(skin) else math.nan
+    eye = window[labels == EYES]
+    eye = eye[((eye < params.clip_high) & (eye > params.clip_low)).all(axis=1)]
+    flags: list[str] = []
+    lab = np.full(3, np.nan)
+    linear = np.full(3, np.nan)
+    n = 0
+    if len(eye):
+        lin = to_linear(eye)
+        eye_lab = linear_to_lab(lin)
+        chosen = lin[eye_lab[:, 0] >= np.quantile(eye_lab[:, 0], 1 - SCLERA_TOP)]
+        n = int(len(chosen))
+        if n >= params.min_sclera_pixels:
+            linear = chosen.mean(axis=0)
+            lab = linear_to_lab(linear)
+    if n < params.min_sclera_pixels:
+        flags.append("no_sclera")
+    elif lab[0] < params.min_sclera_L:
+        flags.append("underexposed")
+    if clipped_high > params.max_skin_clipped:
+        flags.append("overexposed")
+    if n >= params.min_sclera_pixels and math.hypot(lab[1], lab[2]) > params.max_sclera_chroma:
+        flags.append("colour_cast")
+    return Light(sclera_linear=tuple(float(v) for v in linear), sclera_lab=tuple(float(v) for v in lab),
+                 sclera_n=n, skin_clipped_share=clipped_high, flags=tuple(flags))
+
