@@ -2,11 +2,13 @@
 
     python -m stages.profile models/main.pt data/raw/london_faces data/profile
 
-Writes <out>/profile.csv (one row per face, with quality flags), metrics/profile.json and the run's
-speed in metrics/timings/profile.json; on the London set also the test-retest and landmark-agreement
-figures and their scatter plots.
+Writes <out>/profile.csv (one row per face, with quality flags), <out>/review/index.html (each face
+drawn with where it was measured, `faceparse.review`), metrics/profile.json and the run's speed in
+metrics/timings/profile.json; on the London set also the test-retest and landmark-agreement figures
+and their scatter plots.
 """
 
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -16,12 +18,15 @@ from stages._common import ROOT, arguments, get, parse, setup, write_json
 
 from faceparse import tracking
 from faceparse.datasets.base import list_images
-from faceparse.plots import plot_validation
+from faceparse.plots import plot_distributions, plot_validation
 from faceparse.predict import Predictor
+from faceparse.profile.colour import ITA_BOUNDS, ITA_CATEGORIES
+from faceparse.profile.correct import colour_source
 from faceparse.profile.london import london_table, validate_london
 from faceparse.profile.params import ProfileStageParams
 from faceparse.profile.run import summarise, timed_profile
 from faceparse.resume import write_rows
+from faceparse.review import MANIFEST, ReviewWriter
 
 
 def _relative(photo: str) -> str:
@@ -37,14 +42,24 @@ def main() -> None:
         photos = photos[:cfg.limit]
     # Any model's classes are projected onto FASSEG's six, the regions profile measures.
     predictor = Predictor(args.model_path, tta=cfg.tta, target_label_set="fasseg6")
+    colour = colour_source(cfg.chart, cfg.white_balance, cfg.measure.chart_method, cfg.measure.max_chart_dE)
     with tracking.run("profile", ROOT) as t:
         t.params(asdict(cfg))
-        rows, seconds = timed_profile(predictor, photos, cfg.measure)
         out = args.out_path
         out.mkdir(parents=True, exist_ok=True)
+        review = ReviewWriter(out / "review", photos, restart=True)
+        rows, seconds = timed_profile(predictor, photos, cfg.measure, colour, review)
         # Paths below the repo are written relative to it, so the CSV is the same on every machine.
         shown = [{**r, "photo": _relative(r["photo"])} for r in rows]
         write_rows(out / "profile.csv", shown)
+        review.finish(shown)
+        # The record that lets a stopped CLI run keep its tiles holds this machine's paths, in the order
+        # the threads finished: the stage always starts over, so it keeps none.
+        (out / "review" / MANIFEST).unlink(missing_ok=True)
+        example = review.tile_of(photos[0]) if photos else None
+        if example is not None:  # the first photo's face, drawn as the review page shows it, for the report
+            (ROOT / "metrics/plots/profile").mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(example, ROOT / "metrics/plots/profile/profile_example_face.jpg")
         table = pd.DataFrame(rows)
         summary = summarise(table)
         faces_per_second = summary["faces"] / seconds if seconds > 0 else float("nan")
@@ -54,6 +69,8 @@ def main() -> None:
             plot_validation(lt, ROOT / "metrics/plots/profile")
         else:
             (ROOT / "metrics/plots/profile").mkdir(parents=True, exist_ok=True)
+        plot_distributions(table[table["face_index"] >= 0], ROOT / "metrics/plots/profile/profile_distributions.png",
+                           ITA_BOUNDS, ITA_CATEGORIES)
         write_json("metrics/profile.json", summary)
         write_json("metrics/timings/profile.json", {"seconds": round(seconds, 1), "faces_per_second": faces_per_second})
         t.metrics({k: v for k, v in summary.items() if isinstance(v, (int, float))})

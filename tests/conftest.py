@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +17,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # those graphs out of the user's, in one folder for the whole run (other tools' caches stay put).
 if "FACEPARSE_CACHE_DIR" not in os.environ:
     import atexit
-    import shutil
     import tempfile
 
     os.environ["FACEPARSE_CACHE_DIR"] = tempfile.mkdtemp(prefix="faceparse-cache-")
     atexit.register(shutil.rmtree, os.environ["FACEPARSE_CACHE_DIR"], ignore_errors=True)
+
+
+def chromium() -> str:
+    """The headless browser the page tests render with; the test is skipped without one."""
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.skip("no chromium or chromium-browser on PATH (Debian: apt-get install chromium)")
 
 
 def mirror_root() -> Path | None:

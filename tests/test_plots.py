@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from faceparse.plots import colourise, overlay_panel, plot_confusion, plot_f1_bars
+from faceparse.plots import colourise, overlay_panel, overlay_with_key, plot_confusion, plot_f1_bars
 
 BLUES_TOP = (8, 48, 107)     # the darkest colour of matplotlib's Blues map
 TAB_BLUE = (31, 119, 180)
@@ -47,6 +47,28 @@ def test_f1_bars_are_drawn_to_each_classes_score(tmp_path):
     boxes = sorted(ndimage.find_objects(bars), key=lambda b: b[0].start)  # the top bar first
     widths = np.array([b[1].stop - b[1].start for b in boxes], dtype=float)
     np.testing.assert_allclose(widths / widths[0], [1.0, 0.9 / 0.95, 0.8 / 0.95], atol=0.01)
+
+
+def test_predict_overlay_lets_the_photo_through_and_keys_the_classes_it_shows():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (400, 300, 3), dtype=np.uint8)
+    labels = np.zeros((400, 300), np.uint8)
+    labels[150:350, 50:250] = 1   # skin (255, 255, 0)
+    labels[150:200, 100:200] = 2  # hair (127, 0, 0)
+    labels[390:, :] = 255         # ignore
+    out = overlay_with_key(image, labels, "fasseg6")
+    below_key = np.zeros(labels.shape, bool)
+    below_key[120:] = True
+    background = below_key & ((labels == 0) | (labels == 255))
+    np.testing.assert_array_equal(out[background], image[background])  # the photo itself
+    skin = below_key & (labels == 1)
+    expected = np.round(0.55 * image[skin] + 0.45 * np.array([255, 255, 0])).astype(np.uint8)
+    np.testing.assert_array_equal(out[skin], expected)
+    # The key (top-left): a swatch of each class the map holds, none of the others (eyes: blue).
+    key = out[:120, :150].reshape(-1, 3)
+    assert ((key == (255, 255, 0)).all(-1)).sum() > 50 and ((key == (127, 0, 0)).all(-1)).sum() > 50
+    assert not (key == (0, 0, 255)).all(-1).any()
+    assert not np.array_equal(out[:30, :30], image[:30, :30])  # the panel behind the key is darker
 
 
 def test_overlay_panel_marks_only_the_wrong_pixels():

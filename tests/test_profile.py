@@ -334,6 +334,25 @@ def test_fwhr_synthetic():
     assert lid.fwhr == pytest.approx(width / 146, abs=0.02)
 
 
+def test_fwhr_height_line_ends_on_the_photo():
+    _, labels = _face()
+    fw = fwhr_from_labels(labels)
+    # The midline is halfway between the eyes (x 256); the brows' lower edge is row 194, the mouth's
+    # top row 370 - 14 = 356.
+    (tx, ty), (bx, by) = fw.height_ends
+    assert (tx, bx, by) == (256.0, 256.0, 356.0) and ty == pytest.approx(194, abs=0.5)
+    assert by - ty == fw.height_px
+    row = fw.as_row()
+    assert (row["fwhr_top_x"], row["fwhr_bottom_y"]) == (256.0, 356.0)
+    # Turned by 12 degrees, the line turns with the face and keeps the height's length.
+    turned = cv2.warpAffine(labels, cv2.getRotationMatrix2D((256, 256), 12, 1.0), (512, 512), flags=cv2.INTER_NEAREST)
+    tilted = fwhr_from_labels(turned)
+    (tx, ty), (bx, by) = tilted.height_ends
+    assert math.hypot(bx - tx, by - ty) == pytest.approx(tilted.height_px, abs=1e-9)
+    assert math.degrees(math.atan2(bx - tx, by - ty)) == pytest.approx(12, abs=1)  # down the turned midline
+    assert all(math.isnan(v) for end in fwhr_from_labels(_face(mouth=False)[1]).height_ends for v in end)
+
+
 def test_fwhr_width_at_the_notch_above_the_ears():
     _, labels = _face(ears=True)
     fw = fwhr_from_labels(labels)

@@ -277,18 +277,32 @@ def cmd_profile(args) -> int:
     import pandas as pd
     from tqdm import tqdm
 
+    from faceparse.checksums import sha256_of
     from faceparse.profile import ProfileParams
+    from faceparse.profile.correct import colour_source
     from faceparse.profile.run import iter_profile, rows_complete
     from faceparse.resume import Interrupted, ResultsFile, interruptible
 
     args.label_set = "fasseg6"  # profile measures FASSEG's regions; any model is projected onto them
     _check_out_file(args.out)
+    if args.review and args.engine == "ray":
+        raise FaceparseError("--review draws each face in this process: use it with --engine local (the default)")
     out = Path(args.out)
     predictor = _predictor(args)
     photos = [photo for photo, _ in _photos(args.inputs)]
-    params = ProfileParams(patch_size_fraction=args.patch_fraction, brow=args.fwhr_top)
-    identity = _identity("profile", args, predictor, patch_fraction=args.patch_fraction, fwhr_top=args.fwhr_top)
+    params = ProfileParams(patch_size_fraction=args.patch_fraction, brow=args.fwhr_top, chart_method=args.chart_method)
+    # The chart is read (and refused, naming it) before any photo is measured.
+    colour = colour_source(args.chart, args.white_balance, params.chart_method, params.max_chart_dE)
+    chart = {"chart": args.chart if args.chart in (None, "auto") else sha256_of(Path(args.chart)),
+             "white_balance": args.white_balance, "chart_method": args.chart_method}
+    identity = _identity("profile", args, predictor, patch_fraction=args.patch_fraction, fwhr_top=args.fwhr_top,
+                         **chart)
     results = ResultsFile(out, identity, restart=args.restart, complete=rows_complete)
+    review = None
+    if args.review:
+        from faceparse.review import ReviewWriter
+
+        review = ReviewWriter(args.review, photos, identity, restart=args.restart)
     done = _done_photos(results)
     todo = [photo for photo in photos if _key(photo) not in done]
     bar = tqdm(total=len(photos), initial=len(photos) - len(todo), desc="profile", unit="photo", dynamic_ncols=True)
@@ -296,9 +310,10 @@ def cmd_profile(args) -> int:
         from faceparse import ray_engine
 
         batches = ray_engine.profile_groups(Path(args.model), Path(args.adapter) if args.adapter else None,
-                                            not args.no_tta, args.runtime, todo, params)
+                                            not args.no_tta, args.runtime, todo, params, chart=args.chart,
+                                            white_balance=args.white_balance)
     else:
-        batches = iter_profile(predictor, todo, params)
+        batches = iter_profile(predictor, todo, params, colour=colour, review=review)
     try:
         with interruptible():
             for groups in batches:
@@ -307,8 +322,13 @@ def cmd_profile(args) -> int:
     except Interrupted as err:
         bar.close()
         done = _done_photos(results)
+        if review is not None:
+            _finish_review(review, out)
         return _stopped(err, sum(_key(p) in done for p in photos), len(photos), out)
     bar.close()
+    if review is not None:
+        page = _finish_review(review, out)
+        print(f"review of every row of {out} -> {page}")
     table = pd.read_csv(out, keep_default_na=False, dtype={"flags": str})
     table = table[table["photo"].map(_key).isin({_key(p) for p in photos})]
     faces = table["face_index"] >= 0
@@ -316,6 +336,13 @@ def cmd_profile(args) -> int:
     _tell_problems(table.loc[~faces, "flags"], {"unreadable": "could not be read", "no_face": "had no face found"},
                    "the flags column")
     return 0
+
+
+def _finish_review(review, csv_path: Path) -> Path:
+    """The review page over every row of the CSV (this run's and those it continued)."""
+    from faceparse.review import read_csv_rows
+
+    return review.finish(read_csv_rows(csv_path) if csv_path.is_file() else [])
 
 
 def _model_args(p: argparse.ArgumentParser, label_set_help: str | None) -> None:
@@ -359,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     from faceparse.datasets import READERS
+    from faceparse.profile.params import CHART_METHODS, ProfileParams
 
     e = sub.add_parser("evaluate", help="score a model on a labelled dataset folder",
                        description="Score a model on a dataset in its original layout. Faces are found and "
@@ -393,15 +421,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("profile", help="skin colour (CIE L*a*b*, ITA) and fWHR per face",
                        description="Measure every face in the photos: cheek and forehead CIE L*a*b* (D65) on "
-                       "predicted skin, ITA and its category, fWHR, with quality flags. One CSV row per face, in the "
-                       "order of the photos given; a photo with no face, or a file that is not a readable image, "
-                       "gets one row saying so in the flags column.")
+                       "predicted skin, ITA and its category, fWHR, the face's light (sclera, clipping), with quality "
+                       "flags. One CSV row per face, in the order of the photos given; a photo with no face, or a file "
+                       "that is not a readable image, gets one row saying so in the flags column. Colours are read as "
+                       "taken unless --chart (a ColorChecker 24) or --white-balance says otherwise.")
     _model_args(r, None)
     r.add_argument("inputs", nargs="+", help="photos or folders of photos")
     r.add_argument("--out", required=True, help="output CSV file")
     r.add_argument("--fwhr-top", choices=["brow", "eyelid"], default="brow", help="upper end of the face height")
     r.add_argument("--patch-fraction", type=float, default=0.35,
                    help="side of the cheek and forehead patches / inter-ocular distance (default 0.35)")
+    r.add_argument("--chart", metavar="PHOTO|auto",
+                   help="correct colour with a ColorChecker 24: PHOTO, a photo of the chart taken in the session's "
+                   "light (applied to every photo), or auto (the chart in each photo; photos without one are "
+                   "measured as taken and flagged no_chart). Default: colours as taken")
+    r.add_argument("--chart-method", choices=CHART_METHODS, default=ProfileParams.chart_method,
+                   help="the correction fitted to the chart after each channel's tone curve: matrix (3x3), a "
+                   "colour-science polynomial, or auto (the least leave-one-patch-out dE2000 on the chart); "
+                   f"default {ProfileParams.chart_method}")
+    r.add_argument("--white-balance", choices=["none", "sclera"], default="none",
+                   help="without a chart: sclera balances each face on its own sclera (a measured option with a "
+                   "bias of its own, see the README); default none")
+    r.add_argument("--review", metavar="DIR",
+                   help="also write a review page, DIR/index.html, to open offline: one tile per CSV row, the face "
+                   "with its map's outlines, the skin patches and the fWHR width and height lines drawn where they "
+                   "were measured, its key values and flags; sort by any column, filter by flag, least confident "
+                   "first. Tiles are files in DIR/tiles. A rerun that continues a stopped run draws the faces it "
+                   "measures and keeps the tiles drawn earlier into DIR; a face measured by a run without --review "
+                   "gets a tile saying so (--restart draws every face). Not with --engine ray")
     _engine_args(r)
     _resume_args(r, "the rows of --out")
     r.set_defaults(func=cmd_profile)

@@ -52,6 +52,43 @@ def overlay_panel(image: np.ndarray, truth: np.ndarray, pred: np.ndarray, label_
     return np.concatenate(resized, axis=1)
 
 
+OVERLAY_ALPHA = 0.45  # weight of a class's colour over the photo in predict's overlays
+
+
+def overlay_with_key(image: np.ndarray, labels: np.ndarray, label_set: str, alpha: float = OVERLAY_ALPHA) -> np.ndarray:
+    """`(H, W, 3) uint8` photo with its `(H, W) uint8` label map drawn over it: each class's colour
+    blended at `alpha` (background and ignore pixels stay the photo's own), and a key in the top-left
+    corner, a swatch and name for each class the map holds, in the label set's order."""
+    ls = get_label_set(label_set)
+    image = np.asarray(image)
+    tinted = labels != IGNORE
+    if "background" in ls.classes:
+        tinted &= labels != ls.index("background")
+    out = image.copy()
+    blend = (1 - alpha) * image[tinted] + alpha * colourise(labels, label_set)[tinted].astype(np.float64)
+    out[tinted] = np.round(blend).astype(np.uint8)
+    present = np.unique(labels[tinted]).tolist()
+    if not present:
+        return out
+    h, w = labels.shape
+    line = max(int(round(min(h, w) / 40)), 14)       # one key row, in pixels
+    scale = line / 30                                 # cv2's Hershey font: ~22 px tall at scale 1
+    thick = max(int(round(scale * 1.5)), 1)
+    palette = ls.palette()
+    names = [ls.classes[k] for k in present]
+    width = line + max(cv2.getTextSize(n, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)[0][0] for n in names) + line // 2
+    pad = line // 3
+    x1, y1 = min(2 * pad + width, w), min(2 * pad + len(names) * line, h)
+    out[:y1, :x1] = (out[:y1, :x1] * 0.35).astype(np.uint8)  # a dark panel, the photo faint under it
+    for i, (k, name) in enumerate(zip(present, names)):
+        top = pad + i * line
+        colour = tuple(int(c) for c in palette[k])
+        cv2.rectangle(out, (pad, top + line // 6), (pad + line * 2 // 3, top + line * 5 // 6), colour, -1)
+        cv2.putText(out, name, (pad + line, top + line * 3 // 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
+                    thick, cv2.LINE_AA)
+    return out
+
+
 
 
 def _compact_count(n: int) -> str:
@@ -62,7 +99,8 @@ def _compact_count(n: int) -> str:
     return str(n)
 
 
-def plot_confusion(cm: np.ndarray, classes: Sequence[str], path: Path | str, normalise: bool = True) -> Path:
+def plot_confusion(cm: np.ndarray, classes: Sequence[str], path: Path | str, normalise: bool = True,
+                   title: str | None = None) -> Path:
     """Write a PNG heat map of a confusion matrix with the pixel counts written in the cells.
 
     Args:
@@ -71,6 +109,7 @@ def plot_confusion(cm: np.ndarray, classes: Sequence[str], path: Path | str, nor
         path: PNG file to write; its folder is created if needed.
         normalise: colour by the row-normalised fraction (where each truth class went), which keeps
             small classes visible next to skin and background; otherwise colour by raw count.
+        title: drawn above the matrix (which model, on which photos).
 
     Returns:
         `path` as a `Path`.
@@ -88,6 +127,8 @@ def plot_confusion(cm: np.ndarray, classes: Sequence[str], path: Path | str, nor
     ax.set_yticks(range(k), labels=list(classes))
     ax.set_xlabel("predicted")
     ax.set_ylabel("actual")
+    if title:
+        ax.set_title(title, fontsize=10)
     fontsize = max(4.0, 9.0 - k / 4)
     # Zero cells stay blank so the off-diagonal mistakes stand out.
     for i, j in zip(*np.nonzero(cm)):
@@ -102,7 +143,7 @@ def plot_confusion(cm: np.ndarray, classes: Sequence[str], path: Path | str, nor
     return path
 
 
-def plot_f1_bars(f1_by_class: Mapping[str, float], path: Path | str) -> Path:
+def plot_f1_bars(f1_by_class: Mapping[str, float], path: Path | str, title: str | None = None) -> Path:
     """Write a PNG of horizontal F1 bars, highest at the top, values written at the bar ends.
 
     A NaN F1 (class absent from truth and prediction) is drawn as an empty bar labelled
@@ -121,6 +162,8 @@ def plot_f1_bars(f1_by_class: Mapping[str, float], path: Path | str) -> Path:
     ax.set_yticks(y, labels=names)
     ax.set_xlim(0.0, 1.12)
     ax.set_xlabel("F1")
+    if title:
+        ax.set_title(title, fontsize=10)
     for yi, (_, v) in zip(y, ordered):
         ax.text(0.01 if np.isnan(v) else v + 0.01, yi, "absent" if np.isnan(v) else f"{v:.3f}", va="center", fontsize=8)
     path = Path(path)
@@ -147,6 +190,7 @@ def plot_validation(t: pd.DataFrame, out_dir: Path) -> list[Path]:
                 ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
         ax.set_xlabel(f"neutral {label}")
         ax.set_ylabel(f"smiling {label}")
+    fig.suptitle("London set: the same person's neutral and smiling photo", fontsize=10)
     fig.tight_layout()
     paths.append(out_dir / "profile_test_retest.png")
     fig.savefig(paths[-1], dpi=90)
@@ -155,7 +199,37 @@ def plot_validation(t: pd.DataFrame, out_dir: Path) -> list[Path]:
     ax.scatter(t["fwhr_landmarks"], t["fwhr"], s=12)
     ax.set_xlabel("fWHR from hand-placed landmarks")
     ax.set_ylabel("fWHR from the face map")
+    ax.set_title("fWHR: face map against template", fontsize=10)
     fig.tight_layout()
     paths.append(out_dir / "profile_fwhr_agreement.png")
     fig.savefig(paths[-1], dpi=90)
     return paths
+
+
+def plot_distributions(profile: pd.DataFrame, path: Path, ita_bounds: Sequence[float],
+                       ita_categories: Sequence[str]) -> Path:
+    """Histograms of cheek ITA (its skin categories marked: `ita_bounds` between `ita_categories`,
+    as `faceparse.profile.colour` defines them) and fWHR over the faces of a profile table."""
+    fig = _figure(figsize=(10, 3.4))
+    ax = fig.add_subplot(1, 2, 1)
+    ita = profile["cheeks_ita"].dropna()
+    ax.hist(ita, bins=20, color="tab:brown")
+    for bound in ita_bounds:
+        ax.axvline(bound, color="grey", lw=0.8, ls="--")
+    edges = [-90.0, *ita_bounds, 90.0]
+    lo, hi = (min(ita.min(), 0.0), max(ita.max(), 60.0)) if len(ita) else (-30.0, 90.0)
+    for name, a, b in zip(ita_categories, edges[:-1], edges[1:]):
+        centre = (max(a, lo) + min(b, hi)) / 2
+        if lo < centre < hi:
+            ax.text(centre, 1.0, name, transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=7)
+    ax.set_xlabel("cheek ITA (degrees)")
+    ax.set_ylabel("faces")
+    ax = fig.add_subplot(1, 2, 2)
+    ax.hist(profile["fwhr"].dropna(), bins=20, color="tab:blue")
+    ax.set_xlabel("fWHR (face map)")
+    ax.set_ylabel("faces")
+    fig.suptitle(f"{len(ita)} faces", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    return path

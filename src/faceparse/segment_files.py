@@ -39,7 +39,7 @@ def segment_one(predictor, found, out: Path, confidence: bool) -> dict:
     import cv2
 
     from faceparse.align import alignment_columns
-    from faceparse.plots import colourise
+    from faceparse.plots import overlay_with_key
     from faceparse.predict import segment_photo
 
     photo, name, image, faces = found
@@ -52,7 +52,7 @@ def segment_one(predictor, found, out: Path, confidence: bool) -> dict:
         files["confidence"] = f"{name}_confidence.png"
     (out / name).parent.mkdir(parents=True, exist_ok=True)
     write_image(out / files["labels"], labels)
-    overlay = (0.55 * image + 0.45 * colourise(labels, predictor.label_set)).astype(np.uint8)
+    overlay = overlay_with_key(image, labels, predictor.label_set)
     write_image(out / files["overlay"], cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
     if confidence:
         write_image(out / files["confidence"], np.round(conf * 255).astype(np.uint8))

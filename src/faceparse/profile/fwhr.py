@@ -28,11 +28,16 @@ class FwhrMeasurement:
     # The width's two end points, (x, y) in original-photo pixels, for overlays.
     width_ends: tuple[tuple[float, float], tuple[float, float]] = ((math.nan, math.nan), (math.nan, math.nan))
     flags: tuple[str, ...] = ()
+    # The height's upper and lower end, (x, y) in original-photo pixels: on the face's midline, at the
+    # brow (or eyelid) row and the upper lip's row of the eye-line frame; their distance is height_px.
+    height_ends: tuple[tuple[float, float], tuple[float, float]] = ((math.nan, math.nan), (math.nan, math.nan))
 
     def as_row(self) -> dict[str, float | str]:
         (x0, y0), (x1, y1) = self.width_ends
+        (tx, ty), (bx, by) = self.height_ends
         return {"fwhr": self.fwhr, "fwhr_width_px": self.width_px, "fwhr_height_px": self.height_px,
                 "fwhr_brow": self.brow, "fwhr_x0": x0, "fwhr_y0": y0, "fwhr_x1": x1, "fwhr_y1": y1,
+                "fwhr_top_x": tx, "fwhr_top_y": ty, "fwhr_bottom_x": bx, "fwhr_bottom_y": by,
                 "fwhr_flags": ";".join(self.flags)}
 
 
@@ -146,9 +151,12 @@ def fwhr_from_labels(labels: np.ndarray | FaceMap, eye_line_angle: float | None 
         upper = [b for b in found if b is not None]
     if not upper:
         return FwhrMeasurement(width_px=width, brow=params.brow, width_ends=ends, flags=tuple(flags))
-    height = mouth[0].top - float(np.mean(upper))
+    top = float(np.mean(upper))
+    height = mouth[0].top - top
     if height <= 0:
         return FwhrMeasurement(width_px=width, brow=params.brow, width_ends=ends,
                                flags=tuple(flags + ["mouth_above_brow"]))
+    # The frame is the photo rotated, so the two ends on the midline lie `height` apart on the photo too.
+    height_ends = (frame.photo_xy(mid, top), frame.photo_xy(mid, mouth[0].top))
     return FwhrMeasurement(fwhr=width / height, width_px=width, height_px=height, brow=params.brow,
-                           width_ends=ends, flags=tuple(flags))
+                           width_ends=ends, flags=tuple(flags), height_ends=height_ends)
