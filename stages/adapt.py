@@ -45,8 +45,9 @@ def main() -> None:
                    "parameters": result["parameters"], "steps": result["steps"], "best_epoch": result["best_epoch"],
                    "val_mean_f1": meta["val"]["mean_f1"], "val_f1": meta["val"]["f1"]}
         write_json("metrics/adapt.json", summary)
-        write_json("metrics/timings/adapt.json", {"seconds": round(result["seconds"], 1)})
-        pd.DataFrame(result["history"])[["epoch", "loss", "val_mean_f1", "lr", "seconds"]].to_csv(
+        write_json("metrics/timings/adapt.json", {"seconds": round(result["seconds"], 1),
+                                                  "epoch_seconds": [round(r["seconds"], 1) for r in result["history"]]})
+        pd.DataFrame(result["history"])[["epoch", "loss", "val_mean_f1", "lr"]].to_csv(
             ROOT / "metrics/curves/train_adapter.csv", index=False)
         t.metrics({"best_val_mean_f1": meta["val"]["mean_f1"]})
 

@@ -51,8 +51,9 @@ def main() -> None:
                 results[model][split] = r.summary
                 tag = f"{model}_{split}".replace("/", "_").replace("+", "_")
                 confusions[f"{model}/{split}"] = {"classes": list(predictor.classes), "matrix": r.confusion.tolist()}
-                plot_confusion(r.confusion, predictor.classes, plots / f"confusion_{tag}.png")
-                plot_f1_bars(r.summary["f1"], plots / f"f1_{tag}.png")
+                plot_confusion(r.confusion, predictor.classes, plots / f"confusion_{tag}.png",
+                               title=f"{model} on {split}: confusion matrix")
+                plot_f1_bars(r.summary["f1"], plots / f"f1_{tag}.png", title=f"{model} on {split}: F1 per class")
                 if cfg.overlays and split == cfg.splits[0]:
                     write_overlays(predictor, r, rows, affines[dataset], ROOT, plots / "overlays", tag, cfg.overlays)
                 t.metrics({f"{tag}.{k}": v for k, v in r.summary.items() if isinstance(v, float)})

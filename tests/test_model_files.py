@@ -134,3 +134,23 @@ def test_a_truncated_model_is_named(model, tmp_path):
     cut.write_bytes(model.read_bytes()[:5000])
     with pytest.raises(FaceparseDataError, match="cut.pt: not a faceparse model"):
         load_checkpoint(cut)
+
+
+def test_encoder_weights_are_named_by_file_and_sha256_not_by_path(tmp_path):
+    """A checkpoint records the ImageNet file it started from without the machine's path (which
+    made every clone's models, and so dvc.lock, differ)."""
+    import hashlib
+
+    from faceparse.models import resolve_imagenet_weights
+
+    spec = ModelSpec(arch="Unet", encoder="mobilenet_v2")
+    weights = resolve_imagenet_weights("mobilenet_v2")
+    named = load_encoder_weights(build_model(spec), spec, "imagenet")
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert named == f"mobilenet_v2-b0353104.pth sha256={digest}"
+    assert digest == "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
+    copy = tmp_path / "elsewhere" / weights.name  # the same file in another folder: the same name
+    copy.parent.mkdir()
+    copy.write_bytes(weights.read_bytes())
+    assert load_encoder_weights(build_model(spec), spec, str(copy)) == named
+    assert "/" not in named

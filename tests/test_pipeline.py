@@ -89,6 +89,25 @@ def test_every_stage_writes_real_outputs(study):
     profile = (work / "data/profile/profile.csv").read_text().splitlines()
     assert len(profile) >= 2
     assert (work / "dvc.lock").exists()
+    summary = json.loads((work / "metrics/summary.json").read_text())
+    assert summary["main"]["fasseg_test"]["mean_f1"] == evaluation["main"]["fasseg/test"]["mean_f1"]
+
+
+def test_no_output_holds_a_path_of_the_machine(study):
+    """Outputs are the same in any folder on any machine: none holds the study's own absolute path
+    (or the environment's), so two clones' `dvc.lock` files agree."""
+    work, _, _ = study
+    needles = [str(work).encode(), str(Path(sys.prefix).resolve()).encode(), str(ROOT).encode()]
+    found = []
+    for top in ("models", "metrics", "data"):
+        for f in (work / top).rglob("*"):
+            if f.is_file() and not f.is_symlink() and not f.is_relative_to(work / "data/raw"):
+                data = f.read_bytes()
+                found += [f"{f.relative_to(work)}: {n.decode()}" for n in needles if n in data]
+    assert not found, found
+    timings = {out for stage in yaml.safe_load((work / "dvc.lock").read_text())["stages"].values()
+               for out in stage.get("outs", []) if "timings" in out["path"]}
+    assert not timings  # timings are not DVC outputs: a rerun leaves dvc.lock as it was
 
 
 def test_second_repro_does_nothing(study):
@@ -143,11 +162,21 @@ def test_readme_commands_run_as_written_in_a_fresh_shell(study):
                               capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, f"README block failed:\n{block}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         print(f"{time.perf_counter() - started:.0f} s: {block.splitlines()[1]} ...")
-    diff = _run(DVC + ["metrics", "diff", "--json"], work, env)
-    changes = json.loads(diff)["metrics/evaluate.json"]
+    diff = json.loads(_run(DVC + ["metrics", "diff", "--json"], work, env))
+    assert list(diff) == ["metrics/summary.json"]  # the summary alone, short enough to read whole
+    assert "main.fasseg_test.mean_f1" in diff["metrics/summary.json"]
+    assert len(diff["metrics/summary.json"]) < 80
+    changes = json.loads(_run(DVC + ["metrics", "diff", "--json", "--targets", "metrics/evaluate.json"], work,
+                              env))["metrics/evaluate.json"]
     per_class = [k for k in changes if k.startswith("main.fasseg/test.f1.")]
     assert per_class, f"no per-class F1 in the diff: {sorted(changes)[:10]}"
-    assert not any(k.startswith("metrics/timings") for k in json.loads(diff))  # timings stay out of the diff
+    # The README's `dvc exp show` line fits a 200-column terminal for this one-param experiment.
+    shown = subprocess.run(["bash", "-c", next(line for b in blocks for line in b.splitlines()
+                                              if line.startswith("dvc exp show"))],
+                           cwd=work, env={**shell, "COLUMNS": "200"}, capture_output=True, text=True, timeout=300)
+    width = max(len(line) for line in shown.stdout.splitlines())
+    assert shown.returncode == 0 and width <= 200, shown.stdout + shown.stderr
+    assert "mean_f1" in shown.stdout and "arch" in shown.stdout
     # what the photo commands wrote: one row per London photo, one label map per neutral photo
     neutral = sorted((work / "data/raw/london_faces/neutral_front").glob("*.jpg"))
     assert len(list((work / "predictions").glob("*_labels.png"))) == len(neutral) > 0

@@ -151,7 +151,9 @@ def resolve_imagenet_weights(encoder: str) -> Path:
 
 
 def load_encoder_weights(model: nn.Module, spec: ModelSpec, weights: str | None) -> str | None:
-    """Initialise the encoder from `weights` ('imagenet', a file path, or None/'none'); returns the file used."""
+    """Initialise the encoder from `weights` ('imagenet', a file path, or None/'none'); returns the file
+    used as "<file name> sha256=<digest>": never its path, which differs on every machine and would
+    make every checkpoint (and so `dvc.lock`) differ with the folder the study ran in."""
     if weights in (None, "", "none"):
         return None
     if spec.arch == "compact":
@@ -176,7 +178,7 @@ def load_encoder_weights(model: nn.Module, spec: ModelSpec, weights: str | None)
     if len(matched) < 0.9 * len(own):
         raise FaceparseDataError(path, f"does not fit encoder {spec.encoder}: only {len(matched)} of {len(own)} "
                                  "tensors have matching names")
-    return str(path)
+    return f"{path.name} sha256={sha256_of(path)}"
 
 
 # --- checkpoints -----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from faceparse.profile.landmarks import fwhr_from_landmarks, read_tem
-from faceparse.profile.stats import bootstrap_ci, icc_3_1, pearson_r
+from faceparse.profile.stats import bootstrap_ci, icc_2_1, icc_3_1, pearson_r
 
 _LONDON = re.compile(r"(?P<id>\d{3})_(?P<shot>\d{2})$")
 EXPRESSIONS = {"03": "neutral", "08": "smiling"}
@@ -37,7 +37,9 @@ def london_table(profile: pd.DataFrame, root: Path) -> pd.DataFrame:
 
 
 def validate_london(t: pd.DataFrame, seed: int = 0) -> dict:
-    """Test-retest ICC(3,1) neutral vs smiling, agreement of mask and landmark fWHR, ITA by group."""
+    """Test-retest neutral vs smiling (ICC(3,1), consistency, and ICC(2,1), absolute agreement, which
+    also counts a constant shift such as a smile's wider face), agreement of mask and landmark fWHR,
+    ITA by group."""
     wide = t.pivot_table(index="person", columns="expression",
                          values=["cheeks_L", "cheeks_b", "cheeks_ita", "fwhr"], aggfunc="first", dropna=False)
     out: dict = {"photos": int(len(t)), "people_with_both_photos": int(wide.dropna().shape[0])}
@@ -46,6 +48,7 @@ def validate_london(t: pd.DataFrame, seed: int = 0) -> dict:
             pair = wide[col][["neutral", "smiling"]].dropna()
             out[f"icc_{name}"] = icc_3_1(pair["neutral"].to_numpy(), pair["smiling"].to_numpy()) if len(pair) > 2 else math.nan
             out[f"icc_{name}_pairs"] = int(len(pair))
+            out[f"icc21_{name}"] = icc_2_1(pair[["neutral", "smiling"]].to_numpy()) if len(pair) > 2 else math.nan
     ok = t[["fwhr", "fwhr_landmarks"]].dropna()
     out["fwhr_vs_landmarks_r"] = pearson_r(ok["fwhr"].to_numpy(), ok["fwhr_landmarks"].to_numpy()) if len(ok) > 2 else math.nan
     out["fwhr_vs_landmarks_mad"] = float((ok["fwhr"] - ok["fwhr_landmarks"]).abs().mean()) if len(ok) else math.nan
