@@ -30,24 +30,25 @@ def _load(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-# The splits the summary reads, by the name it gives them: FASSEG's held-out test, then the proxies
-# for photos from the wild (the London check without background, which it does not label).
-_WILD = {"facesynthetics_test_mean_f1": ("facesynthetics_100/test", "mean_f1"),
-         "fasseg_val_mean_f1": ("fasseg/val", "mean_f1"),
-         "london_check_mean_f1_no_bg": ("london_check", "mean_f1_fg")}
+# The summary's numbers for each model, named short so that `dvc exp show` fits a terminal: FASSEG's
+# held-out test, then the proxies for photos from the wild (the London check without background, which
+# it does not label), as (split, key in metrics/evaluate.json).
+_SUMMARY = {"fasseg_f1": ("fasseg/test", "mean_f1"), "fasseg_acc": ("fasseg/test", "pixel_accuracy"),
+            "fasseg_iou": ("fasseg/test", "mean_iou"), "synth_f1": ("facesynthetics_100/test", "mean_f1"),
+            "val_f1": ("fasseg/val", "mean_f1"), "london_f1": ("london_check", "mean_f1_fg")}
 
 
 def study_summary(metrics_dir: Path) -> dict:
     """The few dozen numbers a reviewer reads whole (`metrics/summary.json`, the study's declared
-    metric): per model its FASSEG test scores with the mean F1's 95% interval and the in-the-wild
-    proxies; the skin-colour instrument's London agreement; the faces each detector found."""
+    metric): per model its FASSEG test scores with the mean F1's 95% interval (`fasseg_f1_lo`,
+    `fasseg_f1_hi`) and the in-the-wild proxies (FaceSynthetics test, FASSEG validation, the London
+    check without background); the skin-colour instrument's London agreement; the faces found."""
     out: dict = {}
     for model, splits in _load(metrics_dir / "evaluate.json").items():
-        test = splits.get("fasseg/test", {})
-        lo, hi = (test.get("mean_f1_ci95") or [None, None])[:2]
-        row = {"fasseg_test": {"pixel_accuracy": test.get("pixel_accuracy"), "mean_f1": test.get("mean_f1"),
-                               "mean_f1_ci_low": lo, "mean_f1_ci_high": hi, "mean_iou": test.get("mean_iou")}}
-        row["wild"] = {name: splits[split].get(key) for name, (split, key) in _WILD.items() if split in splits}
+        row = {name: splits[split].get(key) for name, (split, key) in _SUMMARY.items() if split in splits}
+        ci = splits.get("fasseg/test", {}).get("mean_f1_ci95")
+        if ci:
+            row["fasseg_f1_lo"], row["fasseg_f1_hi"] = ci[0], ci[1]
         out[model] = row
     london = _load(metrics_dir / "profile.json").get("london", {})
     if london:
