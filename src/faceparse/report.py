@@ -145,8 +145,9 @@ def build_sections(metrics_dir: Path, params: dict, provenance: dict | None = No
         if pose_rows:
             out.append(("table", "Mean F1 per head pose", _table(pose_rows)))
         if "synthetic" in evaluation and "synthetic+adapter" in evaluation:
-            rows = [{"split": sp, "before adaptation (label table)": _fmt(evaluation["synthetic"][sp].get("mean_f1")),
-                     "after adaptation": _fmt(evaluation["synthetic+adapter"][sp].get("mean_f1"))}
+            key = {"london_check": "mean_f1_fg"}  # no background labelled there
+            rows = [{"split": sp, "before adaptation (label table)": _fmt(evaluation["synthetic"][sp].get(key.get(sp, "mean_f1"))),
+                     "after adaptation": _fmt(evaluation["synthetic+adapter"][sp].get(key.get(sp, "mean_f1")))}
                     for sp in evaluation["synthetic"]]
             out.append(("table", "Synthetic model before and after the label adapter (mean F1)", _table(rows)))
         plots = metrics_dir / "plots" / "evaluate"
@@ -311,7 +312,7 @@ def to_html(sections: list[tuple[str, str, Any]], links: dict[str, str] | None =
              "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}",
              "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}",
              "th{background:#f2f2f2}img{max-width:100%;display:block;margin:.5em 0}",
-             "figure{margin:1.5em 0;padding:0}figcaption{font-size:13px;color:#555;margin-top:.3em}",
+             "figure{margin:1.5em 0;padding:0}figure img{max-width:680px}figcaption{font-size:13px;color:#555;margin-top:.3em}",
              "h4{margin:1.5em 0 .3em}.headline{font-size:16px;background:#f6f8fa;padding:.8em 1em;border-radius:4px}",
              "</style></head><body><h1>faceparse study report</h1>"]
     if links:
