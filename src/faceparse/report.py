@@ -271,13 +271,15 @@ def provenance_text(p: dict) -> str:
 
 def model_card(params: dict, metrics_dir: Path) -> str:
     main = params.get("train", {}).get("main", {})
+    mix = ", ".join(f"{name} {share:.0%}" for name, share in (main.get("mix") or {}).items()) or "none"
+    loss = " + ".join(f"{name} x {weight:g}" for name, weight in (main.get("loss") or {}).items()) or "n/a"
     return (
         f"**Data**: {' + '.join(main.get('datasets', ['fasseg']))} train for `main` (FASSEG V2 and V3: real, frontal to "
-        f"full profile; mixed in as shares of each epoch: {main.get('mix') or 'none'}); Microsoft FaceSynthetics-100 "
+        f"full profile; mixed in as shares of each epoch: {mix}); Microsoft FaceSynthetics-100 "
         f"for `synthetic`; the adapter learns on FASSEG train. **Label set**: {params.get('prepare', {}).get('label_set')} "
         f"(background, skin, hair, eyes, nose, mouth; eyebrows are hair). **Architecture**: {main.get('arch')} / "
         f"{main.get('encoder')}, weights {main.get('weights')}, input {params.get('align', {}).get('size')} px, "
-        f"{main.get('epochs')} epochs, loss {main.get('loss')}. **Test protocol**: FASSEG V2 Test (50 photos), scored at "
+        f"{main.get('epochs')} epochs, loss {loss}. **Test protocol**: FASSEG V2 Test (50 photos), scored at "
         "original resolution. **Known limitations**: small training sets (about 200 real faces, 100 synthetic); FASSEG's "
         "photos are studio portraits, mostly of light-skinned adults; faces are found by "
         f"{'YuNet (Haar cascades when it finds none)' if params.get('align', {}).get('detector', 'yunet') == 'yunet' else 'Haar cascades'}"
