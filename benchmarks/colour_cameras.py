@@ -104,22 +104,22 @@ def detectors(made: dict, photos_per_camera: int) -> dict:
     """OpenCV's mcc and colour-checker-detection's segmentation detector on the same rendered photos."""
     files = [(m["session"], "session") for m in made.values()]
     files += [(f, "held") for m in made.values() for f in sorted(m["held"].iterdir())[:photos_per_camera]]
-    out = {}
-    found, t0 = {"session": 0, "held": 0}, time.perf_counter()
-    for f, kind in files:
-        found[kind] += find_chart(read_image(f)) is not None
-    out["mcc"] = {"session_found": found["session"], "held_found": found["held"],
-                  "seconds_per_photo": round((time.perf_counter() - t0) / len(files), 3)}
+
+    def count(found_in) -> dict:
+        found, t0 = {"session": 0, "held": 0}, time.perf_counter()
+        for f, kind in files:
+            found[kind] += bool(found_in(read_image(f)))
+        return {"session_found": found["session"], "held_found": found["held"],
+                "seconds_per_photo": round((time.perf_counter() - t0) / len(files), 3)}
+
+    out = {"mcc": count(lambda image: find_chart(image) is not None)}
     try:
         import colour_checker_detection as ccd
     except ImportError:
         out["colour_checker_detection"] = "not installed"
         return out
-    found, t0 = {"session": 0, "held": 0}, time.perf_counter()
-    for f, kind in files:
-        found[kind] += len(ccd.detect_colour_checkers_segmentation(read_image(f).astype(np.float32) / 255)) > 0
-    out["colour_checker_detection"] = {"session_found": found["session"], "held_found": found["held"],
-                                       "seconds_per_photo": round((time.perf_counter() - t0) / len(files), 3)}
+    out["colour_checker_detection"] = count(
+        lambda image: len(ccd.detect_colour_checkers_segmentation(image.astype(np.float32) / 255)) > 0)
     return out
 
 

@@ -26,9 +26,7 @@ import numpy as np
 from faceparse.errors import FaceparseDataError
 from faceparse.facemap import BACKGROUND, FaceMap
 from faceparse.labels import FASSEG6
-from faceparse.profile.colour import LINEAR_OF_BYTE, linear_to_lab
-from faceparse.profile.frame import EYES
-from faceparse.profile.light import SCLERA_TOP
+from faceparse.profile.light import sclera_mask
 from faceparse.profile.params import ProfileParams
 from faceparse.profile.skin import PATCH_NAMES
 
@@ -151,24 +149,6 @@ def _window_on_square(face: FaceMap, values: np.ndarray, view: TileView, fill) -
     return out
 
 
-def sclera_mask(image: np.ndarray, face: FaceMap, params: ProfileParams = ProfileParams()) -> np.ndarray:
-    """`(h, w) bool` over the face's window: the pixels `light.measure_light` reads as sclera, the
-    brightest `SCLERA_TOP` (by L*) of the eye region's unclipped pixels, judged as taken (a chart's
-    correction can reorder a few of them)."""
-    window = np.asarray(image)[face.photo_slices()]
-    eye = face.labels == EYES
-    pix = window[eye]
-    ok = ((pix < params.clip_high) & (pix > params.clip_low)).all(axis=1)
-    mask = np.zeros(face.labels.shape, bool)
-    if not ok.any():
-        return mask
-    lightness = linear_to_lab(LINEAR_OF_BYTE[pix[ok]])[:, 0]
-    chosen = np.zeros(len(pix), bool)
-    chosen[np.flatnonzero(ok)] = lightness >= np.quantile(lightness, 1 - SCLERA_TOP)
-    mask[eye] = chosen
-    return mask
-
-
 def _line(tile: np.ndarray, view: TileView, a: tuple[float, float], b: tuple[float, float], colour) -> None:
     """A line between two photo points, with short end ticks across it (sub-pixel exact: shift 4)."""
     (ax, ay), (bx, by) = view.to_tile(*a), view.to_tile(*b)
@@ -211,7 +191,7 @@ def draw_tile(image: np.ndarray, face: FaceMap, row: Mapping, params: ProfilePar
     edge &= labels != BACKGROUND  # each class outlined on its own side of the boundary
     tile[edge] = FASSEG6.palette()[labels[edge]]
 
-    ys, xs = np.nonzero(sclera_mask(image, face, params))  # the tile pixel each sclera pixel falls in
+    ys, xs = np.nonzero(sclera_mask(image, face, params)[0])  # the tile pixel each sclera pixel falls in
     u = np.floor((xs + face.x0 - view.left + 0.5) * view.scale).astype(int)
     v = np.floor((ys + face.y0 - view.top + 0.5) * view.scale).astype(int)
     keep = (u >= 0) & (u < size) & (v >= 0) & (v < size)

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from faceparse.errors import FaceparseConfigError
-from faceparse.profile.chart import NEUTRALS, ChartReading, reference_linear
+from faceparse.errors import FaceparseConfigError, FaceparseDataError
+from faceparse.profile.chart import NEUTRALS, ChartReading, find_chart, read_chart_photo, reference_linear
 from faceparse.profile.colour import LINEAR_OF_BYTE, SRGB_TO_XYZ, linear_to_lab
 from faceparse.profile.params import CHART_METHODS
 
@@ -77,9 +78,13 @@ class ChartFit:
 
     correction: Correction
     method: str                # the model chosen (or asked for)
-    gamma: tuple[float, float, float]
     loo_dE: np.ndarray         # (24,) leave-one-patch-out CIE dE2000 (NaN for a clipped patch)
     clipped: int               # patches left out of the fit, clipped
+
+    @property
+    def gamma(self) -> tuple[float, float, float]:
+        """Each channel's fitted tone-curve power."""
+        return self.correction.gammas
 
     @property
     def dE_mean(self) -> float:
@@ -183,8 +188,7 @@ def fit_chart(reading: ChartReading, method: str = "auto") -> ChartFit:
         if best is not None and not np.nanmean(loo) < best.dE_mean:
             continue
         correction = _fit(model, measured[use], target[use], neutral[use])
-        best = ChartFit(correction=correction, method=model, gamma=correction.gammas, loo_dE=loo,
-                        clipped=int((~use).sum()))
+        best = ChartFit(correction=correction, method=model, loo_dE=loo, clipped=int((~use).sum()))
     assert best is not None
     return best
 
@@ -213,11 +217,18 @@ class PhotoColour:
     sclera: bool = False               # white-balance each face on its own sclera
     flags: tuple[str, ...] = ()        # no_chart, chart_fit_poor, chart_clipped
 
-    def as_row(self) -> dict[str, float | int | str]:
+    def as_row(self, flags: tuple[str, ...] | list[str] | None = None) -> dict[str, float | int | str]:
+        """The chart's columns and `colour_flags`: this photo's `flags`, or those given (a face's own
+        added by `profile_face`)."""
         fit, box = self.fit, self.chart.box if self.chart is not None else (math.nan,) * 4
         return {"chart_method": fit.method if fit else "", "chart_dE_mean": fit.dE_mean if fit else math.nan,
                 "chart_dE_max": fit.dE_max if fit else math.nan, "chart_x0": box[0], "chart_y0": box[1],
-                "chart_x1": box[2], "chart_y1": box[3], "colour_flags": ";".join(self.flags)}
+                "chart_x1": box[2], "chart_y1": box[3], "colour_flags": ";".join(self.flags if flags is None else flags)}
+
+
+def _chart_flags(reading: ChartReading, fit: ChartFit | None, max_dE: float) -> tuple[str, ...]:
+    return tuple(["chart_clipped"] * bool(reading.clipped.any())
+                 + ["chart_fit_poor"] * (fit is not None and fit.dE_mean > max_dE))
 
 
 def chart_colour(reading: ChartReading | None, name: str, method: str, max_dE: float) -> PhotoColour:
@@ -225,14 +236,11 @@ def chart_colour(reading: ChartReading | None, name: str, method: str, max_dE: f
     A chart with too few unclipped patches to fit is flagged `chart_clipped` and not used."""
     if reading is None:
         return PhotoColour(name=name, flags=("no_chart",))
-    flags = ["chart_clipped"] if reading.clipped.any() else []
     try:
         fit = fit_chart(reading, method)
     except FaceparseConfigError:
-        return PhotoColour(name=name, chart=reading, flags=tuple(flags))
-    if fit.dE_mean > max_dE:
-        flags.append("chart_fit_poor")
-    return PhotoColour(name=name, fit=fit, chart=reading, flags=tuple(flags))
+        return PhotoColour(name=name, chart=reading, flags=_chart_flags(reading, None, max_dE))
+    return PhotoColour(name=name, fit=fit, chart=reading, flags=_chart_flags(reading, fit, max_dE))
 
 
 @dataclass(frozen=True)
@@ -247,8 +255,6 @@ class ColourSource:
     def for_photo(self, image: np.ndarray) -> PhotoColour:
         if self.every is not None:
             return self.every
-        from faceparse.profile.chart import find_chart
-
         return chart_colour(find_chart(image), "chart:auto", self.method, self.max_dE)
 
 
@@ -262,18 +268,13 @@ def colour_source(chart: str | None, white_balance: str = "none", method: str = 
     if chart == "auto":
         return ColourSource(every=None, method=method, max_dE=max_dE)
     if chart is not None:
-        from pathlib import Path
-
-        from faceparse.errors import FaceparseDataError
-        from faceparse.profile.chart import read_chart_photo
-
         reading = read_chart_photo(Path(chart))
         try:
             fit = fit_chart(reading, method)
         except FaceparseConfigError as err:
             raise FaceparseDataError(chart, str(err)) from None
-        flags = (["chart_clipped"] if reading.clipped.any() else []) + (["chart_fit_poor"] if fit.dE_mean > max_dE else [])
-        every = PhotoColour(name=f"chart:{Path(chart).name}", fit=fit, chart=reading, flags=tuple(flags))
+        every = PhotoColour(name=f"chart:{Path(chart).name}", fit=fit, chart=reading,
+                            flags=_chart_flags(reading, fit, max_dE))
         return ColourSource(every=every, method=method, max_dE=max_dE)
     if white_balance == "sclera":
         return ColourSource(every=PhotoColour(name="sclera", sclera=True), method=method, max_dE=max_dE)

@@ -41,6 +41,5 @@ def profile_face(image: np.ndarray, labels: np.ndarray | FaceMap, confidence: np
                        correction_name=colour.name).as_row()
     row.update(fwhr_from_labels(face, eye_line_angle, params, framed=framed).as_row())
     row.update(light.as_row())
-    row.update(colour.as_row())
-    row["colour_flags"] = ";".join(flags)
+    row.update(colour.as_row(flags))
     return row

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from faceparse.facemap import FaceMap
-from faceparse.profile.colour import LINEAR_OF_BYTE, linear_to_lab
+from faceparse.profile.colour import linear_to_lab, srgb_to_linear
 from faceparse.profile.frame import EYES, SKIN
 from faceparse.profile.params import ProfileParams
 
@@ -43,8 +43,24 @@ class Light:
                 "skin_clipped_high_share": self.skin_clipped_share, "light_flags": ";".join(self.flags)}
 
 
-def _byte_linear(pixels: np.ndarray) -> np.ndarray:
-    return LINEAR_OF_BYTE[pixels]
+def sclera_mask(image: np.ndarray, face: FaceMap, params: ProfileParams,
+                to_linear: Callable[[np.ndarray], np.ndarray] = srgb_to_linear) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels read as sclera: `(h, w) bool` over the face's window (the brightest `SCLERA_TOP`, by
+    L*, of the eye region's unclipped pixels) and their `(n, 3)` linear sRGB through `to_linear`."""
+    window = np.asarray(image)[face.photo_slices()]
+    eye = face.labels == EYES
+    pix = window[eye]
+    ok = ((pix < params.clip_high) & (pix > params.clip_low)).all(axis=1)
+    mask = np.zeros(face.labels.shape, bool)
+    if not ok.any():
+        return mask, np.empty((0, 3))
+    lin = to_linear(pix[ok])
+    lightness = linear_to_lab(lin)[:, 0]
+    bright = lightness >= np.quantile(lightness, 1 - SCLERA_TOP)
+    chosen = np.zeros(len(pix), bool)
+    chosen[np.flatnonzero(ok)] = bright
+    mask[eye] = chosen
+    return mask, lin[bright]
 
 
 def measure_light(image: np.ndarray, face: FaceMap, params: ProfileParams,
@@ -54,25 +70,16 @@ def measure_light(image: np.ndarray, face: FaceMap, params: ProfileParams,
     curve). Flags: `underexposed` (sclera L* below `min_sclera_L`), `overexposed` (a larger share of
     the skin clipped than `max_skin_clipped`), `colour_cast` (sclera chroma above `max_sclera_chroma`),
     `no_sclera` (fewer than `min_sclera_pixels`: eyes closed, too small, or sunglasses)."""
-    to_linear = to_linear or _byte_linear
-    window = image[face.photo_slices()]
-    labels = face.labels
-    skin = window[labels == SKIN]
+    skin = image[face.photo_slices()][face.labels == SKIN]
     clipped_high = float((skin >= params.clip_high).any(axis=1).mean()) if len(skin) else math.nan
-    eye = window[labels == EYES]
-    eye = eye[((eye < params.clip_high) & (eye > params.clip_low)).all(axis=1)]
+    _, chosen = sclera_mask(image, face, params, to_linear or srgb_to_linear)
     flags: list[str] = []
     lab = np.full(3, np.nan)
     linear = np.full(3, np.nan)
-    n = 0
-    if len(eye):
-        lin = to_linear(eye)
-        eye_lab = linear_to_lab(lin)
-        chosen = lin[eye_lab[:, 0] >= np.quantile(eye_lab[:, 0], 1 - SCLERA_TOP)]
-        n = int(len(chosen))
-        if n >= params.min_sclera_pixels:
-            linear = chosen.mean(axis=0)
-            lab = linear_to_lab(linear)
+    n = int(len(chosen))
+    if n >= params.min_sclera_pixels:
+        linear = chosen.mean(axis=0)
+        lab = linear_to_lab(linear)
     if n < params.min_sclera_pixels:
         flags.append("no_sclera")
     elif lab[0] < params.min_sclera_L:
