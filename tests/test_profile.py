@@ -85,6 +85,20 @@ def test_float_and_uint8_inputs_agree():
         srgb_to_lab(rgb8.astype(np.int32))
 
 
+def test_byte_tables_give_the_matrix_products_xyz():
+    # 8-bit colours go through `bytes_to_xyz` (three table reads summed per X, Y, Z); float ones
+    # through the matrix product: the same products, summed in another order (1 ulp at most).
+    from faceparse.profile.colour import bytes_to_xyz, linear_to_xyz
+
+    rgb = np.random.default_rng(0).integers(0, 256, (10_000, 3)).astype(np.uint8)
+    xyz = np.stack(bytes_to_xyz(rgb[:, 0], rgb[:, 1], rgb[:, 2]), axis=-1)
+    assert xyz.shape == (10_000, 3)
+    assert np.abs(xyz - linear_to_xyz(srgb_to_linear(rgb))).max() < 1e-15
+    # White: each row of the sRGB matrix summed, 0.4124 + 0.3576 + 0.1805 = 0.9505 for X.
+    white = np.array([255], np.uint8)
+    assert np.concatenate(bytes_to_xyz(white, white, white)) == pytest.approx([0.9505, 1.0, 1.0890], abs=1e-12)
+
+
 def test_srgb_transfer_curve_is_piecewise_not_gamma_22():
     lin = srgb_to_linear(np.array([10, 11, 128], np.uint8))
     # 10/255 = 0.039216 <= 0.04045: linear toe, 0.039216 / 12.92 = 0.0030353
@@ -227,6 +241,20 @@ def test_patches_on_synthetic_face():
     assert row["skin_median_L"] == pytest.approx(SKIN_LAB[0], abs=0.5)
     # No colour correction is applied; the column stays, saying so, so that the CSV keeps its format.
     assert row["colour_correction"] == "none" and row["skin_flags"] == ""
+
+
+def test_skin_median_reads_a_colour_as_srgb_to_lab_does():
+    # One 8-bit sRGB -> L*a*b* path: on a face of one skin colour the whole-skin median is that
+    # colour's `srgb_to_lab` to the last bit, and within 0.5 of the scalar reference's. For
+    # (120, 90, 70) a matrix product gives another last bit than the byte tables (X, Y, Z summed
+    # in another order), so a second conversion path would show here.
+    image, labels = _face()
+    for rgb in (SKIN_RGB, (120, 90, 70)):
+        image[labels == 1] = rgb
+        row = measure_skin(image, labels).as_row()
+        lab = srgb_to_lab(np.array(rgb, np.uint8))
+        assert (row["skin_median_L"], row["skin_median_a"], row["skin_median_b"]) == tuple(lab), rgb
+        assert _de(lab, _ref_lab(rgb)) < 0.5 and row["skin_n_used"] == int((labels == 1).sum())
 
 
 def test_greyscale_photo_keeps_lightness_but_has_no_ita():

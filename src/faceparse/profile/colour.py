@@ -62,6 +62,23 @@ def _linear(v: np.ndarray) -> np.ndarray:
 
 
 LINEAR_OF_BYTE = _linear(np.arange(256, dtype=np.float64) / 255.0)  # linear light of each 8-bit value
+# XYZ_OF_BYTE[i, c, v]: channel c's share of X, Y or Z (i) for the 8-bit value v, in linear light.
+XYZ_OF_BYTE = SRGB_TO_XYZ[:, :, None] * LINEAR_OF_BYTE
+
+
+def bytes_to_xyz(r: np.ndarray, g: np.ndarray, b: np.ndarray,
+                 tables: np.ndarray = XYZ_OF_BYTE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """8-bit channels `r`, `g`, `b` (uint8, one shape) -> CIE X, Y, Z (float64, that shape; D65, Y of
+    white = 1), each the sum of three products read from `tables` (`(3, 3, 256)` as `XYZ_OF_BYTE`, the
+    default; `correct.Correction.xyz_tables` gives a corrected one).
+
+    The products of `linear_to_xyz(srgb_to_linear(...))` summed left to right, without the
+    per-pixel matrix product (a tenth of its time on a face's 550 000 skin pixels; BLAS may round
+    the last bit otherwise), and channels apart, so that a photo's skin (`skin._skin_median`) is
+    never stacked into `(N, 3)` arrays.
+    """
+    x, y, z = (t[0][r] + t[1][g] + t[2][b] for t in tables)
+    return x, y, z
 
 
 def linear_to_xyz(linear: np.ndarray) -> np.ndarray:
@@ -74,11 +91,16 @@ def xyz_to_lab(xyz: np.ndarray, white: np.ndarray = D65_WHITE) -> np.ndarray:
 
     f(t) = t^(1/3) for t > epsilon = 216/24389, else (kappa t + 16) / 116 with kappa = 24389/27.
     """
-    f = lab_f(np.asarray(xyz, dtype=np.float64) / np.asarray(white, dtype=np.float64))
-    L = 116.0 * f[..., 1] - 16.0
-    a = 500.0 * (f[..., 0] - f[..., 1])
-    b = 200.0 * (f[..., 1] - f[..., 2])
-    return np.stack([L, a, b], axis=-1)
+    xyz = np.asarray(xyz, dtype=np.float64)
+    return np.stack(xyz_to_lab_channels(xyz[..., 0], xyz[..., 1], xyz[..., 2], white), axis=-1)
+
+
+def xyz_to_lab_channels(x: np.ndarray, y: np.ndarray, z: np.ndarray,
+                        white: np.ndarray = D65_WHITE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`xyz_to_lab` on channels apart: X, Y, Z (one shape) -> L*, a*, b* (float64, that shape)."""
+    white = np.asarray(white, dtype=np.float64)
+    fx, fy, fz = (lab_f(np.asarray(c, dtype=np.float64) / w) for c, w in zip((x, y, z), white))
+    return 116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)
 
 
 def lab_f(t: np.ndarray) -> np.ndarray:
@@ -87,7 +109,14 @@ def lab_f(t: np.ndarray) -> np.ndarray:
 
 
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """`(..., 3)` sRGB (uint8, or float 0..1) -> `(..., 3) float64` CIE L*a*b* (D65)."""
+    """`(..., 3)` sRGB (uint8, or float 0..1) -> `(..., 3) float64` CIE L*a*b* (D65).
+
+    8-bit colours go through `bytes_to_xyz`, as the skin's pixels do (`skin._skin_median`), so a
+    colour has one L*a*b* whichever function reads it; float ones through `linear_to_xyz`.
+    """
+    rgb = np.asarray(rgb)
+    if rgb.dtype == np.uint8 and rgb.shape[-1:] == (3,):
+        return np.stack(xyz_to_lab_channels(*bytes_to_xyz(rgb[..., 0], rgb[..., 1], rgb[..., 2])), axis=-1)
     return xyz_to_lab(linear_to_xyz(srgb_to_linear(rgb)))
 
 

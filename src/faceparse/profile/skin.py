@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from faceparse.profile.colour import (D65_WHITE, LINEAR_OF_BYTE, SRGB_TO_XYZ, ita, ita_category, lab_f, linear_to_xyz,
-                                      mean_lab, srgb_to_linear)
+from faceparse.profile.colour import (XYZ_OF_BYTE, bytes_to_xyz, ita, ita_category, linear_to_xyz, mean_lab,
+                                      srgb_to_linear, xyz_to_lab_channels)
 from faceparse.facemap import FaceMap
 from faceparse.profile.correct import Correction
 from faceparse.profile.frame import NOSE, SKIN, Blob, Frame, face_frame, run_edges
@@ -164,25 +164,16 @@ def _skin_median(image: np.ndarray, face: FaceMap, params: ProfileParams,
     r, g, b = (c[use] for c in channels)
     if r.size == 0:
         return np.full(3, np.nan), 0
-    # `srgb_to_lab` one channel at a time, each of X, Y, Z as the sum of three products read from a
-    # table of the 256 values (the same products and sums, a third of the time); L* first, for the
-    # percentiles.
-    tables = _XYZ_OF_BYTE if correction is None else correction.xyz_tables()
+    # `srgb_to_lab`'s path for 8-bit colours, on the three channels apart (no (N, 3) copies).
+    tables = XYZ_OF_BYTE if correction is None else correction.xyz_tables()
     if tables is None:  # a polynomial correction: each pixel through it
-        xyz = linear_to_xyz(correction.to_linear(np.stack([r, g, b], axis=1)))
-        f = [lab_f(xyz[:, i] / D65_WHITE[i]) for i in range(3)]
+        xyz = linear_to_xyz(correction.to_linear(np.stack([r, g, b], axis=1))).T
     else:
-        f = [lab_f((table[0][r] + table[1][g] + table[2][b]) / white) for table, white in zip(tables, D65_WHITE)]
-    lightness = 116.0 * f[1] - 16.0
-    lo, hi = np.percentile(lightness, params.skin_percentiles)
-    keep = (lightness >= lo) & (lightness <= hi)
-    fy = f[1][keep]
-    lab = (lightness[keep], 500.0 * (f[0][keep] - fy), 200.0 * (fy - f[2][keep]))
-    return np.array([np.median(c) for c in lab]), int(keep.sum())
-
-
-# _XYZ_OF_BYTE[i][c][v]: channel c's share of X, Y or Z (i) for the 8-bit value v, in linear light.
-_XYZ_OF_BYTE = SRGB_TO_XYZ[:, :, None] * LINEAR_OF_BYTE
+        xyz = bytes_to_xyz(r, g, b, tables)
+    lab = xyz_to_lab_channels(*xyz)
+    lo, hi = np.percentile(lab[0], params.skin_percentiles)
+    keep = (lab[0] >= lo) & (lab[0] <= hi)
+    return np.array([np.median(c[keep]) for c in lab]), int(keep.sum())
 
 
 def as_face_map(image: np.ndarray, labels: np.ndarray | FaceMap, confidence: np.ndarray | None = None) -> FaceMap:
