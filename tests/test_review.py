@@ -19,8 +19,9 @@ from faceparse.cli import main
 from faceparse.facemap import FaceMap
 from faceparse.profile import profile_face
 from faceparse.resume import write_rows
-from faceparse.review import (PATCH_COLOURS, TILE, ReviewWriter, draw_tile, read_csv_rows, review_html, sort_order,
-                              tile_view)
+from faceparse.review import ReviewWriter, read_csv_rows
+from faceparse.review_page import review_html, sort_order
+from faceparse.review_tile import PATCH_COLOURS, TILE, draw_tile, tile_view
 from conftest import chromium
 
 SKIN_RGB = (200, 150, 130)
