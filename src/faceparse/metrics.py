@@ -1,4 +1,5 @@
-"""Confusion matrices and every score derived from them, including the published face-parsing protocols.
+"""Confusion matrices and every score derived from them, including the published face-parsing protocols
+(the classes each protocol scores are picked by name in `faceparse.protocol_classes`).
 
 Every score is computed from ONE `(K, K)` confusion matrix accumulated over the whole split (the
 pixels of all photos summed), which is what the published evaluation code does. Averaging per-image
@@ -16,6 +17,7 @@ import scipy.stats
 
 from faceparse.errors import FaceparseConfigError
 from faceparse.labels import IGNORE
+from faceparse.protocol_classes import background_index, face_parts
 
 # Bootstrap resamples are built as (resamples x images) weight matrices; this caps their size so
 # memory stays small however many photos the split has.
@@ -271,29 +273,6 @@ def bootstrap_mean_f1(
 # Published protocols
 # --------------------------------------------------------------------------------------------
 
-# Helen "overall": the facial features pooled into one class. Checked in order, so "eyebrow"
-# counts as a brow, not an eye. Eyeglasses ("eye_g") and eye shadow are not facial features.
-_FACE_PART_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("brows", ("brow",)),
-    ("eyes", ("eye",)),
-    ("nose", ("nose",)),
-    ("mouth", ("lip", "mouth")),
-)
-_NOT_FACE_PARTS: tuple[str, ...] = ("eye_g", "glass", "shadow")
-_BACKGROUND_NAMES: tuple[str, ...] = ("background", "bg")
-
-
-def _face_part_group(name: str) -> str | None:
-    """Which Helen "overall" group a class name belongs to, or None (skin, hair, background, ...)."""
-    lowered = name.lower()
-    if any(word in lowered for word in _NOT_FACE_PARTS):
-        return None
-    for group, words in _FACE_PART_GROUPS:
-        if any(word in lowered for word in words):
-            return group
-    return None
-
-
 def helen_overall_f1(cm: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
     """Helen "overall" F1: eyes, brows, nose and mouth pooled into one "face parts" class.
 
@@ -323,13 +302,7 @@ def helen_overall_f1(cm: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
     """
     cm = as_confusion(cm, classes)
     names = list(classes)
-    group_of = [_face_part_group(name) for name in names]
-    groups = {group: [n for n, g in zip(names, group_of) if g == group] for group, _ in _FACE_PART_GROUPS}
-    missing = [group for group, members in groups.items() if not members]
-    if missing:
-        raise FaceparseConfigError(
-            f"helen_overall needs eyes, brows, nose and mouth classes; none found for {missing} among {names}"
-        )
+    group_of, groups = face_parts(names)
     pooled = np.array([g is not None for g in group_of])
     # (K, 2) indicator: column 0 = every other class, column 1 = the pooled face parts, so
     # P.T @ cm @ P sums the pooled rows and columns into one class of a 2x2 matrix.
@@ -351,17 +324,9 @@ def _foreground_mean_f1(cm: np.ndarray, classes: Sequence[str], protocol: str, e
     """Mean F1 over every class but background, as SegFace's `validation` does (`gt_label_names[1:]`)."""
     cm = as_confusion(cm, classes)
     names = list(classes)
-    if len(names) != expected:
-        raise FaceparseConfigError(
-            f"protocol {protocol!r} expects {expected} classes (background + {expected - 1}); got {len(names)}: {names}"
-        )
-    background = [i for i, n in enumerate(names) if n.lower() in _BACKGROUND_NAMES]
-    if len(background) != 1:
-        raise FaceparseConfigError(
-            f"protocol {protocol!r} needs exactly one class named one of {list(_BACKGROUND_NAMES)}; got {names}"
-        )
+    background = background_index(names, protocol, expected)
     f1 = _f1(cm)
-    foreground = [i for i in range(len(names)) if i != background[0]]
+    foreground = [i for i in range(len(names)) if i != background]
     return {
         "protocol": protocol,
         "mean_f1": float(_nanmean(f1[foreground])),
