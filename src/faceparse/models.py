@@ -83,11 +83,17 @@ class CompactNet(nn.Module):
         return nn.functional.interpolate(self.head(x), scale_factor=2, mode="bilinear", align_corners=False)
 
 
+def smp_model(spec: ModelSpec) -> nn.Module:
+    """The segmentation-models-pytorch network named `spec.arch`, from its own registry
+    (`smp.create_model`), with a randomly initialised encoder (`load_encoder_weights` fills it)."""
+    return smp.create_model(spec.arch, encoder_name=spec.encoder, encoder_weights=None,
+                            in_channels=spec.in_channels, classes=spec.num_classes)
+
+
 ARCHITECTURES: dict[str, Callable[[ModelSpec], nn.Module]] = {
-    "Unet": lambda s: smp.Unet(s.encoder, encoder_weights=None, in_channels=s.in_channels, classes=s.num_classes),
-    "FPN": lambda s: smp.FPN(s.encoder, encoder_weights=None, in_channels=s.in_channels, classes=s.num_classes),
-    "DeepLabV3Plus": lambda s: smp.DeepLabV3Plus(s.encoder, encoder_weights=None, in_channels=s.in_channels,
-                                                 classes=s.num_classes),
+    "Unet": smp_model,
+    "FPN": smp_model,
+    "DeepLabV3Plus": smp_model,
     "compact": lambda s: CompactNet(in_channels=s.in_channels, classes=s.num_classes),
 }
 ENCODERS = ("mobilenet_v2", "resnet18", "resnet34", "efficientnet-b0")
