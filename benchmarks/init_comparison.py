@@ -14,7 +14,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from _bench import ROOT, main_model_params, record  # noqa: E402
 
-from faceparse.crops import select_split  # noqa: E402
+from faceparse.sampling import select_split  # noqa: E402
 from faceparse.train import TrainData, train  # noqa: E402
 
 

@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from _bench import ROOT, record  # noqa: E402
 
-from faceparse.align import warp_image  # noqa: E402
+from faceparse.geometry import warp_image  # noqa: E402
 from faceparse.datasets import read_image  # noqa: E402
 from faceparse.datasets.base import list_images  # noqa: E402
 from faceparse.predict import Predictor  # noqa: E402
@@ -76,7 +76,7 @@ def main() -> None:
     crops = []
     for photo in london:
         image = read_image(photo)
-        faces = onnx.align(image)
+        faces = onnx.find_faces(image)
         crops += [warp_image(image, faces[0].matrix, onnx.size)] if faces else []
     crops = np.stack(crops)
     floor_onnx, p_onnx = floor_seconds(onnx, crops)

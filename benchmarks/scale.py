@@ -107,7 +107,8 @@ def build(size: int, work: Path) -> Path:
 def phase_align(manifest: Path, out: Path, workers: int) -> dict:
     import pandas as pd
 
-    from faceparse.align import AlignParams, align_manifest
+    from faceparse.align import align_manifest
+    from faceparse.geometry import AlignParams
     from faceparse.detect import FaceFinder
     from faceparse.params import load_params, parse
     from faceparse.prepare import PrepareParams

@@ -27,8 +27,9 @@ from _bench import ROOT, main_model_params, record  # noqa: E402
 
 from faceparse.crops import Rows, Shards  # noqa: E402
 from faceparse.inference import model_input  # noqa: E402
+from faceparse.losses import WeightedLoss  # noqa: E402
 from faceparse.models import ModelSpec, build_model  # noqa: E402
-from faceparse.train import TrainData, TrainParams, WeightedLoss, train  # noqa: E402
+from faceparse.train import TrainData, TrainParams, train  # noqa: E402
 
 STEPS = 24
 

@@ -28,7 +28,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import pandas as pd  # noqa: E402
 
-from faceparse.crops import load_arrays, select_split  # noqa: E402
+from faceparse.crops import load_arrays  # noqa: E402
+from faceparse.sampling import select_split  # noqa: E402
 from faceparse.evaluate import evaluate_folder, evaluate_split  # noqa: E402
 from faceparse.jsonio import write_json  # noqa: E402
 from faceparse.params import get, load_params, parse  # noqa: E402

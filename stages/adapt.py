@@ -9,7 +9,7 @@ from stages._common import ROOT, arguments, get, parse, setup, write_json
 
 from faceparse import tracking
 from faceparse.adapter import AdaptParams, adapter_spec, source_probs
-from faceparse.crops import oversample, select_split
+from faceparse.sampling import oversample, select_split
 from faceparse.labels import get_label_set
 from faceparse.models import load_checkpoint
 from faceparse.train import TrainData, ranks, train

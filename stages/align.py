@@ -11,7 +11,8 @@ import pandas as pd
 from stages._common import ROOT, arguments, get, parse, setup
 
 from faceparse import threads
-from faceparse.align import AlignParams, align_manifest
+from faceparse.align import align_manifest
+from faceparse.geometry import AlignParams
 from faceparse.detect import FaceFinder
 from faceparse.prepare import PrepareParams
 

@@ -15,10 +15,10 @@ import pandas as pd
 
 from stages._common import ROOT, arguments, get, parse, setup, write_json
 
-from faceparse.align import AlignParams
 from faceparse.datasets.base import list_images
-from faceparse.detect import (FaceFinder, HaarFaceFinder, YuNetFaceFinder, detector_report, head_coverage,
-                              landmark_error)
+from faceparse.detect import FaceFinder, HaarFaceFinder, YuNetFaceFinder
+from faceparse.detector_report import detector_report, head_coverage, landmark_error
+from faceparse.geometry import AlignParams
 
 
 def main() -> None:

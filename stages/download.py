@@ -10,7 +10,7 @@ import json
 from stages._common import ROOT, arguments, get, parse, setup
 
 from faceparse.download import DownloadParams, fetch_dataset
-from faceparse.mirror import mirror_from_env
+from faceparse.locations import mirror_from_env
 
 
 def main() -> None:

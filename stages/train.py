@@ -17,7 +17,7 @@ import pandas as pd
 from stages._common import ROOT, arguments, get, parse, setup, write_json
 
 from faceparse import tracking
-from faceparse.crops import select_split
+from faceparse.sampling import select_split
 from faceparse.labels import get_label_set
 from faceparse.metrics import mean_f1_by_group
 from faceparse.models import load_checkpoint

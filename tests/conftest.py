@@ -53,7 +53,7 @@ def mirror() -> Path:
 @pytest.fixture(scope="session")
 def model(tmp_path_factory, mirror) -> Path:
     """A small model trained for a few steps on aligned FASSEG crops: weak, but a real model."""
-    from faceparse.align import AlignParams, align_sample, warp_image, warp_mask
+    from faceparse.geometry import AlignParams, align_sample, warp_image, warp_mask
     from faceparse.detect import FaceFinder
     from faceparse.datasets import get_reader, read_image
     from faceparse.train import TrainData, TrainParams, train
@@ -72,4 +72,20 @@ def model(tmp_path_factory, mirror) -> Path:
     p = TrainParams(arch="compact", weights="none", epochs=3, batch_size=3, num_workers=0, lr=0.01)
     data = TrainData(np.stack(images), np.stack(masks))
     train(p, "fasseg6", data, data, out, meta={"align": {"size": 64, "scale": 1.8, "shift": 0.05, "level_eyes": True}})
+    return out
+
+
+def whole_photo_probs(probs, matrix, shape):
+    """`(K, H, W)` class probabilities over a whole photo of `shape` from one face's crop `(K, S, S)`:
+    the plain reference for a face's map (whole arrays, then `np.argmax`), built from the library's
+    one warp back (`geometry.warp_region` over the crop's box), background (class 0) elsewhere."""
+    import numpy as np
+
+    from faceparse.geometry import crop_region, warp_region
+
+    out = np.zeros((probs.shape[0], *shape[:2]), np.float32)
+    out[0] = 1.0
+    x0, y0, x1, y1 = box = crop_region(matrix, probs.shape[1], shape[:2])
+    if x1 > x0 and y1 > y0:
+        out[:, y0:y1, x0:x1] = warp_region(probs, matrix, box).transpose(2, 0, 1)
     return out

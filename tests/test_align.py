@@ -4,9 +4,10 @@ import cv2
 import numpy as np
 import pytest
 
-from faceparse.align import (AlignParams, align_from_landmarks, align_whole_image, crop_matrix, unwarp_probs,
-                             warp_image, warp_mask)
+from faceparse.geometry import AlignParams, align_from_landmarks, align_whole_image, crop_matrix, warp_image, warp_mask
 from faceparse.labels import IGNORE
+
+from conftest import whole_photo_probs as unwarp_probs
 
 
 def test_crop_matrix_maps_centre_and_side():
@@ -79,7 +80,7 @@ def test_warp_image_shape_and_dtype():
 def test_unwarp_of_the_crop_region_matches_a_whole_photo_warp():
     """Only the crop's box is resampled; a whole-photo cv2 warp is the reference (OpenCV quantises
     bilinear weights to 1/32, so moving the origin can shift a weight by one step)."""
-    from faceparse.align import crop_coverage, crop_region
+    from faceparse.geometry import crop_coverage, crop_region
 
     rng = np.random.default_rng(0)
     for _ in range(8):

@@ -157,7 +157,7 @@ def test_evaluate_projects_a_model_whose_classes_the_truth_cannot_take(mirror, t
     """A FaceSynthetics-class model on FASSEG: FASSEG's labels cannot be split into 19 classes, so
     evaluate scores in fasseg6, the model's classes summed onto them; predict with --label-set fasseg6
     gives the maps to count against."""
-    from faceparse.align import AlignParams, align_sample, warp_image, warp_mask
+    from faceparse.geometry import AlignParams, align_sample, warp_image, warp_mask
     from faceparse.detect import FaceFinder
     from faceparse.datasets import get_reader, read_image
 

@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from faceparse.crops import Rows, ShardWriter, Shards, crop_layout, load_arrays, select_split
+from faceparse.crops import Rows, Shards, crop_layout, load_arrays
+from faceparse.sampling import select_split
+from faceparse.shard_writer import ShardWriter
 from faceparse.errors import FaceparseConfigError, FaceparseDataError
 
 

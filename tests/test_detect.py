@@ -6,8 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from faceparse.align import (FIVE_POINT_TEMPLATE, AlignParams, align_from_points, five_points_from_ibug68,
-                             similarity)
+from faceparse.geometry import FIVE_POINT_TEMPLATE, AlignParams, align_from_points, five_points_from_ibug68, similarity
 from faceparse.errors import FaceparseConfigError, FaceparseDataError
 
 
@@ -84,15 +83,15 @@ def test_altered_detector_file_is_refused(tmp_path, monkeypatch):
 
 
 def test_failed_download_is_one_error_and_leaves_no_file(tmp_path, monkeypatch):
-    from faceparse import detect, download
+    from faceparse import detect, fetch
 
     def offline(url, part, **kw):
-        raise download._NetworkError("Name or service not known")
+        raise fetch.NetworkError("Name or service not known")
 
     monkeypatch.delenv("FACEPARSE_MIRROR", raising=False)
     monkeypatch.delenv("FACEPARSE_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(download, "download_file", offline)
+    monkeypatch.setattr(fetch, "download_file", offline)
     with pytest.raises(FaceparseDataError, match="could not be downloaded .*Name or service not known"):
         detect.resolve_detector_file()
     assert not (tmp_path / "faceparse" / detect.YUNET.filename).exists()

@@ -25,7 +25,7 @@ from faceparse.archives import extract_archive
 from faceparse.checksums import sha256_hasher, sha256_of
 from faceparse.download import DatasetSource, archive_path, fetch_dataset
 from faceparse.errors import FaceparseConfigError, FaceparseDataError, FaceparseError
-from faceparse.mirror import mirror_from_env
+from faceparse.locations import mirror_from_env
 from faceparse.trees import TreeDigest, tree_digest
 
 FILES = {

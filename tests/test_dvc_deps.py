@@ -130,6 +130,20 @@ def test_training_depends_on_no_drawing_reporting_or_prediction_code(stage):
     assert not [p for p in closure if "matplotlib" in (ROOT / p).read_text()]
 
 
+# What scoring and measuring must not depend on: fetching and unpacking datasets, writing crops.
+NOT_INFERENCE = ("src/faceparse/download.py", "src/faceparse/archives.py", "src/faceparse/mirror.py",
+                 "src/faceparse/trees.py", "src/faceparse/shard_writer.py")
+
+
+@pytest.mark.parametrize("stage", ["evaluate", "profile", "london_check"])
+def test_inference_depends_on_no_download_or_shard_writing_code(stage):
+    """A change to tar extraction or to the shard writer must not rerun evaluation and profiling."""
+    [(_, script, deps)] = [s for s in _stages() if s[0] == stage]
+    closure = code_closure(ROOT / script)
+    assert not [p for p in closure if p in NOT_INFERENCE], sorted(closure)
+    assert not [d for d in deps if d in NOT_INFERENCE], deps
+
+
 @pytest.mark.parametrize("name,script,deps", _stages(), ids=[s[0] for s in _stages()])
 def test_stage_deps_cover_the_code_it_runs(name, script, deps):
     covered = {d.rstrip("/") for d in deps}

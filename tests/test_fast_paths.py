@@ -1,8 +1,8 @@
 """The fast paths of profile, predict and evaluate give what the plain ones give.
 
 The plain path: probabilities over the whole photo, `np.argmax`, one photo after another. The fast
-one: the face's window only (`Predictor.face_map`), and threads that read, segment and measure at
-once. Both on either runtime; ONNX Runtime itself is checked against PyTorch (probabilities within
+one: the photo stream, the face's window only (`predict.face_map`), and threads that read, segment
+and measure at once. Both on either runtime; ONNX Runtime itself is checked against PyTorch (probabilities within
 1e-4)."""
 
 from __future__ import annotations
@@ -16,14 +16,16 @@ import numpy as np
 import pytest
 
 from faceparse import threads
-from faceparse.align import warp_image
+from faceparse.geometry import warp_image
 from faceparse.datasets import read_image
 from faceparse.datasets.base import list_images
 from faceparse.facemap import FaceMap
-from faceparse.pipeline import prefetch
-from faceparse.predict import Predictor, argmax_max
+from faceparse.predict import Predictor, argmax_max, face_map
 from faceparse.profile import ProfileParams, profile_face
 from faceparse.profile.run import iter_profile
+from faceparse.stream import prefetch
+
+from conftest import whole_photo_probs
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +46,9 @@ def slow_rows(predictor: Predictor, photos) -> list[dict]:
     rows = []
     for photo in photos:
         image = read_image(photo)
-        for face in predictor.align(image):
-            probs = predictor.photo_probs(image, face)
+        for face in predictor.find_faces(image):
+            crop = predictor.crop_probs(warp_image(image, face.matrix, predictor.size)[None])[0]
+            probs = whole_photo_probs(crop, face.matrix, image.shape)
             rows.append(profile_face(image, probs.argmax(0).astype(np.uint8), probs.max(0), None, ProfileParams()))
     return rows
 
@@ -102,7 +105,7 @@ def test_onnx_runtime_gives_torchs_probabilities(model, london):
     onnx = Predictor(model, tta=True, runtime="onnx")
     torch_ = Predictor(model, tta=True, runtime="torch")
     image = read_image(london[0])
-    crops = np.stack([warp_image(image, f.matrix, onnx.size) for f in onnx.align(image)] * 3)
+    crops = np.stack([warp_image(image, f.matrix, onnx.size) for f in onnx.find_faces(image)] * 3)
     a, b = onnx.crop_probs(crops), torch_.crop_probs(crops)
     assert a.shape == b.shape == (3, 6, onnx.size, onnx.size)
     assert np.abs(a - b).max() < 1e-4
@@ -129,10 +132,10 @@ def test_an_edited_model_file_gets_a_graph_of_its_own(model, tmp_path):
 def test_face_map_is_the_whole_photo_argmax_on_the_face_window(model, london):
     predictor = Predictor(model, runtime="onnx")
     image = read_image(london[1])
-    face = predictor.align(image)[0]
+    face = predictor.find_faces(image)[0]
     probs = predictor.crop_probs(warp_image(image, face.matrix, predictor.size)[None])[0]
-    whole = predictor.photo_probs(image, face, probs)
-    fast = predictor.face_map(image.shape, face, probs)
+    whole = whole_photo_probs(probs, face.matrix, image.shape)
+    fast = face_map(image.shape, face, probs)
     labels, _ = fast.full()
     assert np.array_equal(labels, whole.argmax(0))
     assert np.array_equal(fast.confidence, whole.max(0)[fast.photo_slices()])
@@ -177,3 +180,19 @@ def test_prefetch_keeps_the_order_and_raises_where_the_producer_failed():
             got.append(item)
     assert got == [0, 1, 2, 3, 4]
     assert list(prefetch(iter(range(100)), depth=3)) == list(range(100))
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "torch"])
+def test_the_stream_gives_the_same_maps_batched_across_photos_as_one_at_a_time(profiled_model, runtime, london):
+    """`predict` and `profile` send several photos' faces through the model together, `evaluate` one
+    photo at a time: the maps are the same either way."""
+    from faceparse.stream import segment
+
+    predictor = Predictor(profiled_model, tta=True, target_label_set="fasseg6", runtime=runtime)
+    one = [photo.label_map() for batch in segment(predictor, london, batch_size=1) for photo in batch]
+    many = [photo.label_map() for batch in segment(predictor, london, batch_size=4) for photo in batch]
+    assert len(one) == len(many) == len(london)
+    for (labels_1, conf_1), (labels_4, conf_4) in zip(one, many):
+        assert (labels_1 != 0).sum() > 1000
+        assert np.array_equal(labels_1, labels_4)
+        assert np.abs(conf_1 - conf_4).max() < 1e-5

@@ -85,7 +85,8 @@ def test_booby_trapped_imagenet_weights_are_refused(tmp_path):
 
 
 def test_aligned_shards_holding_objects_are_refused(tmp_path):
-    from faceparse.crops import ShardWriter, Shards
+    from faceparse.crops import Shards
+    from faceparse.shard_writer import ShardWriter
 
     layout = {"images": ((2, 2, 3), np.dtype(np.uint8)), "affines": ((2, 3), np.dtype(np.float64))}
     w = ShardWriter(tmp_path, "fasseg", 1, layout)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from faceparse.adapter import AdaptParams
-from faceparse.align import AlignParams
+from faceparse.geometry import AlignParams
 from faceparse.download import DownloadParams
 from faceparse.errors import FaceparseConfigError
 from faceparse.evaluate import EvaluateParams

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from faceparse.crops import oversample
+from faceparse.sampling import oversample
 from faceparse.errors import FaceparseConfigError, FaceparseDataError
 from faceparse.models import (ARCHITECTURES, ENCODERS, ModelSpec, build_model, count_parameters,
                               load_checkpoint, load_encoder_weights, resolve_imagenet_weights)
@@ -161,7 +161,8 @@ def test_workers_start_after_the_parent_used_opencvs_thread_pool(tmp_path):
 
 def test_training_reads_crops_from_shards_as_from_arrays(tmp_path):
     """The align stage's shards, read row by row (`Rows`), train the same weights as the arrays."""
-    from faceparse.crops import Rows, ShardWriter, Shards, crop_layout
+    from faceparse.crops import Rows, Shards, crop_layout
+    from faceparse.shard_writer import ShardWriter
 
     data = _data(n=6)
     w = ShardWriter(tmp_path, "d", 6, crop_layout(64), shard_size=4)

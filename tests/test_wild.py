@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from faceparse.crops import mix_order
+from faceparse.sampling import mix_order
 from faceparse.errors import FaceparseConfigError
 from faceparse.labels import IGNORE
-from faceparse.train import CropDataset
+from faceparse.augment import CropDataset
 from faceparse.wild import camera_transform, occlude, replace_background, scene_plates, synthetic_background
 
 S = 64

@@ -1,4 +1,4 @@
-"""The aligned-crop cache the align stage writes, as training and evaluation read it.
+"""The aligned-crop cache the align stage writes: its format, and reading it as training and evaluation do.
 
 One folder per dataset, its crops in shards of `SHARD_SIZE` rows: `<dataset>/<key>-00000.npy`,
 `<dataset>/<key>-00001.npy`, ... for each key (`images` `(n, S, S, 3) uint8`, `labels` and
@@ -10,8 +10,8 @@ Plain `.npy` files, because training draws rows in any order (shuffled epochs, `
 `mix` repeats): a row is one read at a known offset, with no decoding, no shuffle buffer and no
 pickle. Rows are read with `os.preadv`, not a memory map, so a reader's resident memory holds the
 rows it was asked for and nothing of the files around them (`Rows`): training at 100,000 crops
-needs the memory of a batch, not of the dataset. The writer streams rows into each shard as they
-come, so align needs no more.
+needs the memory of a batch, not of the dataset. `faceparse.shard_writer` streams rows into
+each shard as they come, so align needs no more; `faceparse.sampling` picks the rows training reads.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import weakref
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from faceparse.errors import FaceparseConfigError, FaceparseDataError
 
@@ -37,73 +36,8 @@ def crop_layout(size: int) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
             "native_labels": ((size, size), np.dtype(np.uint8)), "affines": ((2, 3), np.dtype(np.float64))}
 
 
-def _shard_name(key: str, shard: int) -> str:
+def shard_name(key: str, shard: int) -> str:
     return f"{key}-{shard:05d}.npy"
-
-
-class ShardWriter:
-    """Write `count` rows of one dataset, row by row, into `out_dir/<dataset>/`. Each shard's files
-    are written under a temporary name and renamed once full, and `index.json` comes last, so a
-    killed run leaves no folder a reader takes for complete."""
-
-    def __init__(self, out_dir: Path, dataset: str, count: int, layout: dict[str, tuple[tuple[int, ...], np.dtype]],
-                 shard_size: int = SHARD_SIZE) -> None:
-        if shard_size < 1:
-            raise ValueError(f"shard_size must be at least 1, got {shard_size}")
-        self.dir = Path(out_dir) / dataset
-        self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / INDEX).unlink(missing_ok=True)  # an earlier run's index must not vouch for new shards
-        self.count, self.layout, self.shard_size = count, layout, shard_size
-        self.written, self._files = 0, {}
-
-    def add(self, **rows: np.ndarray) -> None:
-        """One row of every key of the layout."""
-        if sorted(rows) != sorted(self.layout):
-            raise ValueError(f"a row needs {sorted(self.layout)}, got {sorted(rows)}")
-        if self.written >= self.count:
-            raise ValueError(f"{self.dir}: all {self.count} rows are written")
-        values = {}
-        for key, value in rows.items():  # every key checked before any is written: the files stay in step
-            shape, dtype = self.layout[key]
-            values[key] = np.ascontiguousarray(value, dtype=dtype)
-            if values[key].shape != shape:
-                raise ValueError(f"{self.dir}: row {self.written} of {key} is {values[key].shape}, expected {shape}")
-        shard, row = divmod(self.written, self.shard_size)
-        if row == 0:
-            self._open(shard)
-        for key, value in values.items():
-            self._files[key][1].write(value.tobytes())
-        self.written += 1
-        if row + 1 == self._rows(shard):
-            self._finish()
-
-    def close(self) -> Path:
-        """Check every row came and write `index.json`; returns the dataset's folder."""
-        if self.written != self.count:
-            raise ValueError(f"{self.dir}: {self.written} of {self.count} rows written")
-        index = {"count": self.count, "shard_size": self.shard_size,
-                 "keys": {k: {"shape": list(s), "dtype": d.str} for k, (s, d) in self.layout.items()}}
-        tmp = self.dir / (INDEX + ".tmp")
-        tmp.write_text(json.dumps(index, indent=1))
-        tmp.replace(self.dir / INDEX)
-        return self.dir
-
-    def _rows(self, shard: int) -> int:
-        return min(self.shard_size, self.count - shard * self.shard_size)
-
-    def _open(self, shard: int) -> None:
-        for key, (shape, dtype) in self.layout.items():
-            path = self.dir / _shard_name(key, shard)
-            f = open(path.with_suffix(".tmp"), "wb")
-            np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(dtype),
-                                                     "fortran_order": False, "shape": (self._rows(shard), *shape)})
-            self._files[key] = (path, f)
-
-    def _finish(self) -> None:
-        for path, f in self._files.values():
-            f.close()
-            path.with_suffix(".tmp").replace(path)
-        self._files = {}
 
 
 class Shards:
@@ -144,13 +78,13 @@ class Shards:
         buf = bytearray(self.row_bytes)
         n = os.preadv(self._fds[shard], [buf], self._offsets[shard] + r * self.row_bytes)
         if n != self.row_bytes:
-            raise FaceparseDataError(self.dir / _shard_name(self.key, shard), f"row {r} is cut short; rerun the align stage")
+            raise FaceparseDataError(self.dir / shard_name(self.key, shard), f"row {r} is cut short; rerun the align stage")
         return np.frombuffer(buf, dtype=self.dtype).reshape(self.row_shape)
 
     def _open(self) -> None:
         offsets, fds = [], []
         for shard in range(-(-self.count // self.shard_size)):
-            path = self.dir / _shard_name(self.key, shard)
+            path = self.dir / shard_name(self.key, shard)
             rows = min(self.shard_size, self.count - shard * self.shard_size)
             try:
                 with open(path, "rb") as f:
@@ -264,78 +198,3 @@ def load_arrays(aligned_dir: Path, dataset: str, keys: tuple[str, ...] | None = 
         out[key] = np.asarray(Rows.of(shards, np.arange(len(shards))))
         shards.close()
     return out
-
-
-def select_split(aligned_dir: Path, manifest: pd.DataFrame, datasets: list[str], label_set: str,
-                 split: str) -> tuple[Rows, Rows, pd.DataFrame]:
-    """Aligned crops, label maps in `label_set` and manifest rows of one split of `datasets`; the
-    crops and maps are `Rows`, read when indexed."""
-    images, masks, rows = [], [], []
-    for name in datasets:
-        m = manifest[(manifest["dataset"] == name) & (manifest["index"] >= 0)]
-        if m.empty:
-            raise FaceparseConfigError(f"dataset {name!r} has no aligned photos; prepared: {sorted(manifest['dataset'].unique())}")
-        if m["label_set"].iloc[0] == label_set:
-            key = "labels"
-        elif m["native_label_set"].iloc[0] == label_set:
-            key = "native_labels"
-        else:
-            raise FaceparseConfigError(f"dataset {name!r} has labels in {m['label_set'].iloc[0]} and "
-                                       f"{m['native_label_set'].iloc[0]}, not {label_set}")
-        m = m[m["split"] == split]
-        idx = m["index"].to_numpy(dtype=np.int64)
-        images.append(Rows.of(Shards(Path(aligned_dir) / name, "images"), idx))
-        masks.append(Rows.of(Shards(Path(aligned_dir) / name, key), idx))
-        rows.append(m)
-    return Rows.concat(images), Rows.concat(masks), pd.concat(rows, ignore_index=True)
-
-
-def oversample(rows: pd.DataFrame, repeat: dict[str, dict[str, int]]) -> np.ndarray:
-    """Row positions with photos repeated: `{dataset: {id prefix: times}}`, e.g. `{"fasseg": {"V2_": 4}}`.
-
-    Every row appears once, in order; then the repeats follow, one round over the listed rows at a
-    time, so a row whose id starts with a listed prefix appears `times` times in all.
-    """
-    times = np.ones(len(rows), dtype=np.int64)
-    for dataset, prefixes in (repeat or {}).items():
-        for prefix, n in prefixes.items():
-            if int(n) < 1:
-                raise FaceparseConfigError(f"oversample {dataset}/{prefix}: times must be at least 1, got {n}")
-            hit = ((rows["dataset"] == dataset) & rows["id"].astype(str).str.startswith(prefix)).to_numpy()
-            if not hit.any():
-                raise FaceparseConfigError(f"oversample {dataset}/{prefix}: no training photo matches")
-            times[hit] = int(n)
-    rounds = [np.flatnonzero(times > r) for r in range(int(times.max(initial=1)))]
-    return np.concatenate(rounds) if len(rows) else np.zeros(0, dtype=np.int64)
-
-
-def mix_order(rows: pd.DataFrame, shares: dict[str, float], seed: int = 0) -> np.ndarray:
-    """Row positions giving each dataset named in `shares` that share of the result, e.g.
-    `{"facesynthetics_100": 0.4}`: every row of the other datasets once, and each named dataset's
-    rows drawn (seeded, each position once before any twice) until it holds its share. The draw is
-    made once per run, as `oversample`'s repeats are: every epoch shuffles the same crops. Empty
-    `shares`: every row once, in order."""
-    if not shares:
-        return np.arange(len(rows))
-    names = rows["dataset"].to_numpy()
-    unknown = sorted(set(shares) - set(names))
-    if unknown:
-        raise FaceparseConfigError(f"mix: no training photos of {unknown}; datasets: {sorted(set(names))}")
-    total_share = float(sum(shares.values()))
-    if not 0 < total_share < 1 or any(v <= 0 for v in shares.values()):
-        raise FaceparseConfigError(f"mix: shares must be positive and sum below 1, got {shares}")
-    rest = np.flatnonzero(~np.isin(names, list(shares)))
-    if not len(rest):
-        raise FaceparseConfigError("mix: every training dataset is in mix; leave one out to hold the rest")
-    total = len(rest) / (1 - total_share)
-    rng = np.random.default_rng(seed)
-    parts = [rest]
-    for name, share in sorted(shares.items()):
-        pool = np.flatnonzero(names == name)
-        n = int(round(share * total))
-        if n < 1:
-            raise FaceparseConfigError(f"mix: a share of {share} of {name} is less than one crop; raise it or leave "
-                                       f"{name} out of mix")
-        draws = [rng.permutation(pool) for _ in range(-(-n // len(pool)))]
-        parts.append(np.concatenate(draws)[:n])
-    return np.concatenate(parts)

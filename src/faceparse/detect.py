@@ -13,7 +13,6 @@ it is downloaded once from the OpenCV model zoo; either way it must match the sh
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceparse.align import Alignment, AlignParams, align_from_box, align_from_points, eye_angle
+from faceparse.geometry import Alignment, AlignParams, align_from_box, align_from_points, eye_angle
 from faceparse.checksums import sha256_of
 from faceparse.errors import FaceparseConfigError, FaceparseDataError
 
@@ -48,20 +47,10 @@ YUNET = DetectorFile(
 )
 
 
-def cache_dir() -> Path:
-    """Where downloaded model files and exported graphs are kept: `$FACEPARSE_CACHE_DIR`, else
-    `$XDG_CACHE_HOME/faceparse` (default ~/.cache/faceparse)."""
-    own = os.environ.get("FACEPARSE_CACHE_DIR", "").strip()
-    if own:
-        return Path(own)
-    base = os.environ.get("XDG_CACHE_HOME", "").strip() or Path.home() / ".cache"
-    return Path(base) / "faceparse"
-
-
 def resolve_detector_file(known: DetectorFile = YUNET, download: bool = True) -> Path:
     """The verified local copy of a detector file: from the mirror, else the cache (downloading it
     there when missing). A missing or altered file is one `FaceparseDataError` naming both places."""
-    from faceparse.mirror import mirror_from_env
+    from faceparse.locations import cache_dir, mirror_from_env
 
     mirror = mirror_from_env()
     cached = cache_dir() / known.filename
@@ -87,14 +76,14 @@ def resolve_detector_file(known: DetectorFile = YUNET, download: bool = True) ->
 
 def _download(known: DetectorFile, dest: Path) -> str | None:
     """Download `known` to `dest` and check it; the problem in words, or None when it worked."""
-    from faceparse.download import _NetworkError, download_file
+    from faceparse.fetch import NetworkError, download_file
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     log.info("downloading %s from %s", known.filename, known.url)
     try:
         sha, size = download_file(known.url, part)
-    except (_NetworkError, OSError) as err:
+    except (NetworkError, OSError) as err:
         return str(err)
     if sha != known.sha256:
         part.unlink(missing_ok=True)
@@ -236,84 +225,3 @@ class FaceFinder:
             if faces:
                 return faces
         return self.haar.find(image)
-
-
-# --- how well a detector does on photos of known faces (the detector stage) -------------------
-
-def detector_report(finders: dict, groups: dict[str, list[Path]]) -> tuple[dict, dict]:
-    """For each named finder and each named group of photos that each hold one face: photos, faces
-    found (at least one face), photos with several, the mean YuNet score; and the milliseconds a photo."""
-    import time
-
-    from tqdm import tqdm
-
-    from faceparse.datasets import read_image
-
-    found: dict = {name: {} for name in finders}
-    spent = dict.fromkeys(finders, 0.0)
-    total = sum(len(p) for p in groups.values())
-    for group, photos in groups.items():
-        counts = {name: {"photos": len(photos), "found": 0, "several": 0, "scores": []} for name in finders}
-        for photo in tqdm(photos, desc=f"detect {group}", unit="photo", dynamic_ncols=True, leave=False):
-            image = read_image(photo)
-            for name, finder in finders.items():
-                t0 = time.perf_counter()
-                faces = finder.find(image)
-                spent[name] += time.perf_counter() - t0
-                c = counts[name]
-                c["found"] += bool(faces)
-                c["several"] += len(faces) > 1
-                if faces and not np.isnan(faces[0].score):
-                    c["scores"].append(faces[0].score)
-        for name, c in counts.items():
-            scores = c.pop("scores")
-            c["not_found"] = c["photos"] - c["found"]
-            if scores:
-                c["mean_score"] = round(float(np.mean(scores)), 4)
-            found[name][group] = c
-    seconds = {name: {"ms_per_photo": round(1000 * s / max(total, 1), 1)} for name, s in spent.items()}
-    return found, seconds
-
-
-def landmark_error(finder: YuNetFaceFinder, rows, repo_root: Path) -> dict:
-    """Mean distance of the finder's five points from a dataset's own landmarks, over the
-    inter-ocular distance (the distance between the true eye centres): mean, median and per point,
-    over the manifest `rows` that have landmarks (FaceSynthetics' iBUG-68 files)."""
-    from faceparse.align import POINT_NAMES, five_points_from_ibug68
-    from faceparse.datasets import read_image
-
-    errors = []
-    missed = 0
-    for _, r in rows.iterrows():
-        faces = finder.find(read_image(repo_root / r["image"]))
-        if not faces:
-            missed += 1
-            continue
-        truth = five_points_from_ibug68(np.loadtxt(repo_root / r["landmarks"], ndmin=2))
-        iod = np.linalg.norm(truth[0] - truth[1])
-        errors.append(np.linalg.norm(np.asarray(faces[0].points) - truth, axis=1) / iod)
-    e = np.asarray(errors).reshape(-1, len(POINT_NAMES))
-    per_photo = e.mean(1)
-    return {"photos": len(rows), "not_found": missed,
-            "mean_nme": round(float(per_photo.mean()), 4), "median_nme": round(float(np.median(per_photo)), 4),
-            "share_under_0.1": round(float((per_photo < 0.1).mean()), 4),
-            "per_point": {n: round(float(v), 4) for n, v in zip(POINT_NAMES, e.mean(0))}}
-
-
-def head_coverage(finder, rows, repo_root: Path, params: AlignParams) -> dict:
-    """Per pose (`V2` for FASSEG V2's frontal photos), the mean and the worst share of a photo's true
-    head pixels (every class but background and 255) that its crop holds, the crop taken as the align
-    stage takes it from `finder` (the whole photo when no face is found)."""
-    from faceparse.align import align_sample, crop_coverage
-    from faceparse.datasets import read_image, read_index_mask
-
-    shares: dict[str, list[float]] = {}
-    for _, r in rows.iterrows():
-        image, truth = read_image(repo_root / r["image"]), read_index_mask(repo_root / r["label"])
-        a = align_sample(image, None, finder, params)
-        head = (truth != 0) & (truth != 255)
-        if head.any():
-            inside = crop_coverage(a.matrix, params.size, image.shape)[head] > 0.5
-            shares.setdefault(str(r["pose"]) or "V2", []).append(float(inside.mean()))
-    return {pose: {"photos": len(v), "mean": round(float(np.mean(v)), 4), "worst": round(float(np.min(v)), 4)}
-            for pose, v in sorted(shares.items(), key=lambda kv: (kv[0] != "V2", float(kv[0]) if kv[0] != "V2" else 0))}

@@ -1,6 +1,6 @@
 """Score a model on a test split the way the field compares models: one confusion matrix over the
-whole split, at each photo's original label resolution (probabilities warped back through the
-stored alignment by `Predictor.photo_probs`, then argmax), label 255 ignored."""
+whole split, at each photo's original label resolution (the face's probabilities warped back through
+its alignment, then argmax: the photo stream's label map), label 255 ignored."""
 
 from __future__ import annotations
 
@@ -13,13 +13,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from faceparse.align import Alignment, warp_image
 from faceparse.datasets import read_image, read_index_mask
+from faceparse.geometry import Alignment
 from faceparse.metrics import bootstrap_mean_f1, confusion_matrix, mean_f1_by_group, protocol_summary, scores
-from faceparse.pipeline import prefetch
 from faceparse.plots import overlay_panel
 from faceparse.predict import Predictor
-from faceparse.threads import current as current_threads
+from faceparse.stream import Photo, segment
 
 # The published summary each label set is compared by, in the papers that use it.
 PROTOCOL_OF_LABEL_SET = {"helen11": "helen_overall", "lapa11": "lapa", "celebamask19": "celebamask"}
@@ -48,12 +47,12 @@ class SplitResult:
     per_image_cms: np.ndarray = field(repr=False)
 
 
-Item = tuple[str, str, np.ndarray, np.ndarray, Alignment]  # id, pose, truth (H, W), photo (H, W, 3), alignment
-
-
-def score_photos(predictor: Predictor, items: Iterable[Item], n: int, bootstrap: int = 1000, seed: int = 0,
+def score_photos(predictor: Predictor, photos: Iterable[Photo], n: int, bootstrap: int = 1000, seed: int = 0,
                  not_evaluated: Sequence[str] = ()) -> SplitResult:
-    """Score `n` photos: each prediction is warped back to its truth's resolution, then counted.
+    """Score `n` photos, each a `Photo` with its image, its one face's alignment and, as its payload,
+    `(id, pose, (H, W) truth)` in the predictor's label set: the face's map over the whole photo is
+    compared with the truth. They walk the photo stream one at a time, as the committed scores were
+    made (`faceparse.stream.segment`; a generator of photos is advanced in its reading thread).
 
     `not_evaluated` names photos that could not be scored (unreadable, skipped): they are counted
     in the summary, never silently dropped.
@@ -61,13 +60,14 @@ def score_photos(predictor: Predictor, items: Iterable[Item], n: int, bootstrap:
     classes = predictor.classes
     k = len(classes)
     cms, ids, poses = [], [], []
-    if current_threads() > 1:  # read the next photos and find their faces while the model runs
-        items = prefetch(iter(items), depth=8)
-    for photo_id, pose, truth, image, alignment in tqdm(items, total=n, desc="evaluate", unit="photo",
-                                                       dynamic_ncols=True, leave=False):
-        cms.append(confusion_matrix(truth, predict_label_map(predictor, image, alignment), k))
-        ids.append(photo_id)
-        poses.append(pose)
+    with tqdm(total=n, desc="evaluate", unit="photo", dynamic_ncols=True, leave=False) as bar:
+        for batch in segment(predictor, photos, batch_size=1):
+            for photo in batch:
+                photo_id, pose, truth = photo.payload
+                cms.append(confusion_matrix(truth, photo.label_map()[0], k))
+                ids.append(photo_id)
+                poses.append(pose)
+                bar.update(1)
     cms_arr = np.stack(cms) if cms else np.zeros((0, k, k), np.int64)
     total = cms_arr.sum(0)
     s = scores(total, classes)
@@ -91,9 +91,9 @@ def evaluate_split(predictor: Predictor, rows: pd.DataFrame, affines: np.ndarray
                    bootstrap: int = 1000, seed: int = 0) -> SplitResult:
     """`rows`: the aligned manifest rows of one split; `affines`: that dataset's stored alignments."""
     ok = rows[rows["index"] >= 0]
-    items = ((r["id"], r["pose"], read_index_mask(repo_root / r["label"]), read_image(repo_root / r["image"]),
-              stored_alignment(r, affines)) for _, r in ok.iterrows())
-    return score_photos(predictor, items, len(ok), bootstrap, seed,
+    photos = (Photo(repo_root / r["image"], image=read_image(repo_root / r["image"]), faces=[stored_alignment(r, affines)],
+                    payload=(r["id"], r["pose"], read_index_mask(repo_root / r["label"]))) for _, r in ok.iterrows())
+    return score_photos(predictor, photos, len(ok), bootstrap, seed,
                         not_evaluated=rows.loc[rows["index"] < 0, "id"].tolist())
 
 
@@ -101,7 +101,7 @@ def evaluate_folder(predictor: Predictor, root: Path, vocabulary: str, bootstrap
                     seed: int = 0) -> SplitResult:
     """Score a labelled `folder`-format set (images/ + masks/ in `vocabulary`), each face found and
     aligned by the predictor's detector, truth converted to the predictor's label set."""
-    from faceparse.align import align_sample
+    from faceparse.geometry import align_sample
     from faceparse.datasets import get_reader
     from faceparse.datasets.checks import read_labelled
     from faceparse.labels import convert
@@ -109,26 +109,19 @@ def evaluate_folder(predictor: Predictor, root: Path, vocabulary: str, bootstrap
     reader = get_reader("folder", vocabulary=vocabulary)
     samples = [s for s in reader.samples(Path(root)) if s.mask is not None]
 
-    def items():
+    def photos():
         for s in samples:
             image, mask, _, _ = read_labelled(reader, s)
-            yield (s.id, s.pose, convert(mask, vocabulary, predictor.label_set), image,
-                   align_sample(image, None, predictor.finder, predictor.align_params))
+            yield Photo(s.image, image=image, faces=[align_sample(image, None, predictor.finder, predictor.align_params)],
+                        payload=(s.id, s.pose, convert(mask, vocabulary, predictor.label_set)))
 
-    return score_photos(predictor, items(), len(samples), bootstrap, seed)
+    return score_photos(predictor, photos(), len(samples), bootstrap, seed)
 
 
 def stored_alignment(row: pd.Series, affines: np.ndarray) -> Alignment:
     """The alignment the align stage stored for one aligned manifest row."""
     return Alignment(matrix=affines[row["index"]], method=row["align_method"],
                      box=tuple(float(row[k]) for k in ("box_x", "box_y", "box_w", "box_h")), angle=float(row["angle"]))
-
-
-def predict_label_map(predictor: Predictor, image: np.ndarray, alignment: Alignment) -> np.ndarray:
-    """`(H, W) uint8` classes over the whole photo for one face: the argmax of `photo_probs`, made
-    over the face's window only (`Predictor.face_map`)."""
-    probs = predictor.crop_probs(warp_image(image, alignment.matrix, predictor.size)[None])[0]
-    return predictor.face_map(image.shape, alignment, probs).full()[0]
 
 
 def write_overlays(predictor: Predictor, result: SplitResult, rows: pd.DataFrame, affines: np.ndarray,
@@ -138,14 +131,16 @@ def write_overlays(predictor: Predictor, result: SplitResult, rows: pd.DataFrame
     ranked = result.per_image.dropna(subset=["mean_f1"]).sort_values("mean_f1")["id"].tolist()
     picks = [("worst", i) for i in ranked[:n]] + [("best", i) for i in ranked[::-1][:n]]
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
+    photos = []
     for rank, (kind, photo_id) in enumerate(picks):
         r = by_id.loc[photo_id]
-        image = read_image(repo_root / r["image"])
-        truth = read_index_mask(repo_root / r["label"])
-        pred = predict_label_map(predictor, image, stored_alignment(r, affines))
-        path = out_dir / f"{prefix}_{kind}{rank % n + 1}.jpg"
-        cv2.imwrite(str(path), cv2.cvtColor(overlay_panel(image, truth, pred, predictor.label_set), cv2.COLOR_RGB2BGR),
-                    [cv2.IMWRITE_JPEG_QUALITY, 85])
-        paths.append(path)
+        photos.append(Photo(repo_root / r["image"], name=f"{prefix}_{kind}{rank % n + 1}.jpg",
+                            image=read_image(repo_root / r["image"]), faces=[stored_alignment(r, affines)],
+                            payload=read_index_mask(repo_root / r["label"])))
+    paths = []
+    for batch in segment(predictor, photos, batch_size=1):
+        for photo in batch:
+            panel = overlay_panel(photo.image, photo.payload, photo.label_map()[0], predictor.label_set)
+            cv2.imwrite(str(out_dir / photo.name), cv2.cvtColor(panel, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+            paths.append(out_dir / photo.name)
     return paths

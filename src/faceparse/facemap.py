@@ -95,3 +95,25 @@ class FaceMap:
         """The `(H, W)` label map and confidence of the whole photo (background, confidence 1, outside)."""
         whole = self.window(0, 0, self.photo_shape[1], self.photo_shape[0])
         return whole.labels, whole.confidence
+
+
+def compose(maps: list[FaceMap], shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """`(H, W) uint8` labels and `(H, W) float32` confidence of a photo of `shape` from its faces'
+    maps (largest face first): the first face's map over the whole photo, then each pixel that a
+    later face labels other than background, where the map so far says background or is less sure.
+    So each face decides its own pixels, and a pixel that no face claims is background (confidence 1
+    outside every window). One face: exactly its `full()` map."""
+    labels = np.zeros(shape[:2], np.uint8)
+    confidence = np.ones(shape[:2], np.float32)
+    for i, face in enumerate(maps):
+        ys, xs = face.photo_slices()
+        own_labels, own_confidence = face.labels, face.confidence
+        if own_confidence is None:
+            own_confidence = np.ones(own_labels.shape, np.float32)
+        here_labels, here_confidence = labels[ys, xs], confidence[ys, xs]
+        if i == 0:
+            here_labels[...], here_confidence[...] = own_labels, own_confidence
+            continue
+        take = (own_labels != BACKGROUND) & ((here_labels == BACKGROUND) | (own_confidence > here_confidence))
+        here_labels[take], here_confidence[take] = own_labels[take], own_confidence[take]
+    return labels, confidence

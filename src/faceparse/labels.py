@@ -130,6 +130,15 @@ def mapping_lut(source: str, target: str) -> np.ndarray:
     return lut
 
 
+def can_convert(source: str, target: str) -> bool:
+    """Whether labels in `source` can be put in `target` (the same set, or a registered mapping)."""
+    try:
+        mapping_lut(source, target)
+    except FaceparseConfigError:
+        return False
+    return True
+
+
 def mapping_matrix(source: str, target: str) -> np.ndarray:
     """`(K_src, K_dst) float32` 0/1 matrix summing source probabilities into target classes.
 

@@ -11,29 +11,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from faceparse.errors import FaceparseConfigError, FaceparseDataError
+from faceparse.locations import MIRROR_ENV
 from faceparse.trees import TreeDigest, list_files, replace_folder, staging, tree_digest
 
 log = logging.getLogger(__name__)
-
-MIRROR_ENV = "FACEPARSE_MIRROR"
-
-
-def mirror_from_env() -> Path | None:
-    """The mirror folder named by FACEPARSE_MIRROR, or None when the variable is unset or empty.
-
-    A value that is not a folder raises `FaceparseConfigError` rather than falling back to the
-    network: a mistyped mirror path would otherwise turn into a silent multi-GB download.
-    """
-    value = os.environ.get(MIRROR_ENV, "").strip()
-    if not value:
-        return None
-    path = Path(value).expanduser()
-    if not path.is_dir():
-        found = "a file" if path.exists() else "nothing there"
-        raise FaceparseConfigError(f"{MIRROR_ENV}={value!r}: expected a folder holding one <dataset name>/ "
-                                   f"folder per dataset, found {found} (unset it to download instead)")
-    return path
-
 
 def populate_from_mirror(mirror_dir: Path, dest: Path) -> TreeDigest:
     """Fill `dest` with the files under `mirror_dir`, hard-linked where possible, else copied.

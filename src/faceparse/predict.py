@@ -1,5 +1,6 @@
-"""Segment photos with a trained model (optionally through the label adapter): crop by the stored
-alignment, predict on the crop, warp the class probabilities back onto the original photo.
+"""A trained model (optionally read through the label adapter) ready to segment faces: aligned crops
+in, class probabilities out (`Predictor.crop_probs`), warped back over each face's window of its
+photo as labels and confidence (`face_map`). `faceparse.stream` walks photos through it.
 
 Pixels outside a face's crop are background for that face. The crop must therefore hold the whole
 head: five-point alignment (YuNet, `faceparse.detect`) moves it back over the skull of a turned
@@ -14,19 +15,18 @@ from pathlib import Path
 import numpy as np
 
 from faceparse import runtime as runtimes
-from faceparse.align import (AlignParams, Alignment, align_whole_image, crop_coverage, crop_region, face_box,
-                             unwarp_probs, warp_image, warp_region)
 from faceparse.detect import FaceFinder
 from faceparse.errors import FaceparseDataError
 from faceparse.facemap import FaceMap
+from faceparse.geometry import AlignParams, Alignment, crop_region, face_box, warp_region
 from faceparse.labels import get_label_set, mapping_matrix
 from faceparse.threads import current as current_threads
 
 
 @dataclass
 class Predictor:
-    """A model ready to segment: `crop_probs` on aligned crops, `photo_probs` (or the lighter
-    `face_map`) on original photos.
+    """A model ready to segment: `find_faces` in a photo, `crop_probs` on their aligned crops (then
+    `face_map` over the photo).
 
     runtime: "onnx" (ONNX Runtime, `faceparse.runtime`), "torch", or "auto": ONNX Runtime on a CPU
     for a model without adapter, else torch."""
@@ -98,30 +98,24 @@ class Predictor:
             p /= np.maximum(p.sum(1, keepdims=True), 1e-6)
         return p.astype(np.float32, copy=False)
 
-    def align(self, image: np.ndarray) -> list[Alignment]:
-        """Every face found in a photo, largest first (empty when none)."""
+    def find_faces(self, image: np.ndarray) -> list[Alignment]:
+        """Every face found in a photo, aligned for this model's input, largest first (empty when none)."""
         return self.finder.find(image)
 
-    def photo_probs(self, image: np.ndarray, alignment: Alignment, probs: np.ndarray | None = None) -> np.ndarray:
-        """`(K, H, W) float32` probabilities over the whole original photo for one face (`probs`: its
-        crop's, when already predicted); background outside the crop."""
-        if probs is None:
-            probs = self.crop_probs(warp_image(image, alignment.matrix, self.size)[None])[0]
-        return unwarp_probs(probs, alignment.matrix, image.shape[:2])
 
-    def face_map(self, shape: tuple[int, ...], alignment: Alignment, probs: np.ndarray) -> FaceMap:
-        """One face's labels and confidence (max probability) over its window of a photo of `shape`,
-        from its crop's `(K, S, S)` probabilities: the argmax and max of `photo_probs` over the
-        pixels that hold the face, the same values without the whole photo's arrays."""
-        x0, y0, x1, y1 = face_box(probs, alignment.matrix, shape[:2])
-        if x1 <= x0 or y1 <= y0:
-            return FaceMap(np.zeros((1, 1), np.uint8), np.ones((1, 1), np.float32), 0, 0, tuple(shape[:2]))
-        # The probabilities of `photo_probs` (the same box warped), their argmax only where another
-        # class than background can win.
-        bx0, by0, bx1, by1 = box = crop_region(alignment.matrix, self.size, shape[:2])
-        region = warp_region(probs, alignment.matrix, box)[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0]
-        labels, confidence = argmax_max(region)
-        return FaceMap(labels, confidence, x0, y0, tuple(shape[:2])).trimmed()
+def face_map(shape: tuple[int, ...], alignment: Alignment, probs: np.ndarray) -> FaceMap:
+    """One face's labels and confidence (max probability) over its window of a photo of `shape`,
+    from its crop's `(K, S, S)` probabilities warped back (bilinear, probabilities are smooth; the
+    argmax after). Photo pixels off the crop are background; the argmax is taken only over the box
+    where another class than background can win (`geometry.face_box`), the rest is background as
+    the whole photo's warp would give it."""
+    x0, y0, x1, y1 = face_box(probs, alignment.matrix, shape[:2])
+    if x1 <= x0 or y1 <= y0:
+        return FaceMap(np.zeros((1, 1), np.uint8), np.ones((1, 1), np.float32), 0, 0, tuple(shape[:2]))
+    bx0, by0, bx1, by1 = box = crop_region(alignment.matrix, probs.shape[-1], shape[:2])
+    region = warp_region(probs, alignment.matrix, box)[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0]
+    labels, confidence = argmax_max(region)
+    return FaceMap(labels, confidence, x0, y0, tuple(shape[:2])).trimmed()
 
 
 def argmax_max(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -135,29 +129,3 @@ def argmax_max(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         index[channel > best] = k
         np.maximum(best, channel, out=best)
     return index, best
-
-
-def segment_photo(predictor: Predictor, image: np.ndarray,
-                  faces: list[Alignment] | None = None) -> tuple[np.ndarray, np.ndarray, list[Alignment]]:
-    """Label map, confidence and faces of one photo, at its original size (`faces`: what
-    `predictor.align` found in it, when already known).
-
-    Each face is predicted on its own crop (`Predictor.photo_probs`). Where crops overlap, faces
-    are averaged by how much of the pixel each crop covers, so a face's crop decides its own pixels.
-    """
-    faces = (predictor.align(image) if faces is None else faces) or [align_whole_image(image.shape,
-                                                                                      predictor.align_params)]
-    if len(faces) == 1:
-        labels, confidence = argmax_max(np.moveaxis(predictor.photo_probs(image, faces[0]), 0, -1))
-        return labels, confidence, faces
-    h, w = image.shape[:2]
-    acc = np.zeros((len(predictor.classes), h, w), np.float32)
-    weight = np.zeros((h, w), np.float32)
-    for face in faces:
-        probs = predictor.photo_probs(image, face)
-        share = crop_coverage(face.matrix, predictor.size, (h, w)) + 1e-6
-        acc += probs * share
-        weight += share
-    probs = acc / weight[None]
-    labels, confidence = argmax_max(np.moveaxis(probs, 0, -1))
-    return labels, confidence, faces

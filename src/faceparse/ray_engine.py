@@ -1,7 +1,7 @@
 """`faceparse profile` and `predict` with `--engine ray`: the photos spread over a Ray cluster.
 
 Ray Data reads the list of photos, `map_batches` hands batches of them to a pool of actors that each
-hold the model (`_Profiler`, `_Segmenter`: the single-process code, unchanged), and the rows come back
+hold the model (`_Profiler`, `_Segmenter`: the photo stream, as in one process), and the rows come back
 to this process in the photos' order, which writes the same CSV (and `predict` the same files) as
 without Ray, a run stopped part-way kept and continued the same way.
 
@@ -49,20 +49,32 @@ def start(cpus: int | None = None) -> int:
     return int(ray.cluster_resources().get("CPU", 1))
 
 
+def predictor_options(predictor) -> dict:
+    """What an actor needs to load the same model as `predictor` (plain values, sent to each actor)."""
+    adapter = predictor.adapter_path
+    return {"model_path": str(predictor.model_path), "adapter_path": str(adapter) if adapter else None,
+            "tta": predictor.tta, "target_label_set": predictor.target_label_set, "runtime": predictor.runtime}
+
+
+def _load(options: dict):
+    from faceparse.predict import Predictor
+    from faceparse.threads import configure
+
+    configure(1)  # each actor is one of the parallel parts
+    adapter = options["adapter_path"]
+    return Predictor(**{**options, "model_path": Path(options["model_path"]),
+                        "adapter_path": Path(adapter) if adapter else None})
+
+
 class _Profiler:
     """A Ray actor holding the model: a batch of photo paths -> their `iter_profile` rows (JSON, so
     numbers come back as they were)."""
 
-    def __init__(self, model: str, adapter: str | None, tta: bool, runtime: str, params: dict,
-                 chart: str | None = None, white_balance: str = "none") -> None:
-        from faceparse.predict import Predictor
+    def __init__(self, predictor: dict, params: dict, chart: str | None = None, white_balance: str = "none") -> None:
         from faceparse.profile.correct import colour_source
         from faceparse.profile.params import ProfileParams
-        from faceparse.threads import configure
 
-        configure(1)  # each actor is one of the parallel parts
-        self.predictor = Predictor(Path(model), Path(adapter) if adapter else None, tta=tta, target_label_set="fasseg6",
-                                   runtime=runtime)
+        self.predictor = _load(predictor)
         self.params = ProfileParams(**params)
         self.colour = colour_source(chart, white_balance, self.params.chart_method, self.params.max_chart_dE)
 
@@ -79,21 +91,14 @@ class _Profiler:
 class _Segmenter:
     """A Ray actor holding the model: a batch of photos -> their files written and predictions.csv rows."""
 
-    def __init__(self, model: str, adapter: str | None, tta: bool, runtime: str, label_set: str | None,
-                 out: str, confidence: bool) -> None:
-        from faceparse.predict import Predictor
-        from faceparse.threads import configure
-
-        configure(1)
-        self.predictor = Predictor(Path(model), Path(adapter) if adapter else None, tta=tta,
-                                   target_label_set=label_set, runtime=runtime)
+    def __init__(self, predictor: dict, out: str, confidence: bool) -> None:
+        self.predictor = _load(predictor)
         self.out, self.confidence = Path(out), confidence
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from faceparse.segment_files import read_and_find, segment_one
+        from faceparse.label_maps import segment_files
 
-        rows = [segment_one(self.predictor, read_and_find(self.predictor, Path(photo), str(name)), self.out,
-                             self.confidence) for photo, name in zip(batch["photo"], batch["name"])]
+        rows = list(segment_files(self.predictor, zip(batch["photo"], batch["name"]), self.out, self.confidence))
         return {"order": batch["order"], "rows": np.array([json.dumps(r) for r in rows], dtype=object)}
 
 
@@ -119,23 +124,21 @@ def _ordered(actor: type, items: list[dict], batch_size: int, kwargs: dict) -> I
             yield json.loads(rows)
 
 
-def profile_groups(model: Path, adapter: Path | None, tta: bool, runtime: str, photos: list[Path], params,
-                   batch_size: int = 8, chart: str | None = None,
+def profile_groups(predictor, photos: list[Path], params, batch_size: int = 8, chart: str | None = None,
                    white_balance: str = "none") -> Iterator[list[list[dict]]]:
-    """`iter_profile`'s batches (one list of rows per photo), computed on Ray, in the photos' order;
-    `chart` and `white_balance` as `faceparse.profile.correct.colour_source` takes them."""
+    """`iter_profile`'s batches (one list of rows per photo), computed on Ray by actors loading the
+    model `predictor` holds, in the photos' order; `chart` and `white_balance` as
+    `faceparse.profile.correct.colour_source` takes them."""
     from dataclasses import asdict
 
-    from faceparse.profile.run import _batches  # the single-process run's batching, of any items
+    from faceparse.stream import chunks
 
-    kwargs = {"model": str(model), "adapter": str(adapter) if adapter else None, "tta": tta, "runtime": runtime,
-              "params": asdict(params), "chart": chart, "white_balance": white_balance}
-    yield from _batches(_ordered(_Profiler, [{"photo": str(p)} for p in photos], batch_size, kwargs), batch_size)
+    kwargs = {"predictor": predictor_options(predictor), "params": asdict(params), "chart": chart,
+              "white_balance": white_balance}
+    yield from chunks(_ordered(_Profiler, [{"photo": str(p)} for p in photos], batch_size, kwargs), batch_size)
 
 
-def predict_rows(model: Path, adapter: Path | None, tta: bool, runtime: str, label_set: str | None,
-                 todo: list[tuple[Path, str]], out: Path, confidence: bool) -> Iterator[dict]:
+def predict_rows(predictor, todo: list[tuple[Path, str]], out: Path, confidence: bool) -> Iterator[dict]:
     """`predict`'s row for each photo (its files written by the actor), in the photos' order."""
-    kwargs = {"model": str(model), "adapter": str(adapter) if adapter else None, "tta": tta, "runtime": runtime,
-              "label_set": label_set, "out": str(out), "confidence": confidence}
+    kwargs = {"predictor": predictor_options(predictor), "out": str(out), "confidence": confidence}
     yield from _ordered(_Segmenter, [{"photo": str(p), "name": n} for p, n in todo], 4, kwargs)

@@ -190,3 +190,35 @@ class ResultsFile:
                     os.fsync(f.fileno())
             for g in groups:  # done once on disk, not before
                 self.done[str(g[0][self.key])] = g
+
+
+def run_identity(command: str, predictor, **options) -> dict:
+    """What makes the rows of two runs interchangeable: the command, faceparse's version, the model's
+    and adapter's sha256, flip TTA, the label set, the runtime and the options that change a row."""
+    from faceparse import __version__
+    from faceparse.checksums import sha256_of
+
+    adapter = predictor.adapter_path
+    return {"command": command, "faceparse": __version__, "model_sha256": sha256_of(Path(predictor.model_path)),
+            "adapter_sha256": sha256_of(Path(adapter)) if adapter else None, "tta": predictor.tta,
+            "label_set": predictor.label_set, "runtime": predictor.runtime, **options}
+
+
+def photo_key(photo: Path | str) -> str:
+    """A photo as a rerun recognises it: its resolved path, however the command named it."""
+    return str(Path(photo).resolve())
+
+
+def done_photos(results: ResultsFile) -> set[str]:
+    """The `photo_key` of every photo whose rows `results` holds."""
+    return {photo_key(photo) for photo in results.done}
+
+
+def stopped(err: Interrupted, done: int, total: int, where: Path) -> int:
+    """Tell the user a run stopped by a signal, how far it got and how to continue; returns the exit
+    status, 128 + the signal's number."""
+    import sys
+
+    print(f"faceparse: {err}: {done} of {total} photos done, kept in {where}. Run the same command again to "
+          "continue (--restart starts over).", file=sys.stderr)
+    return 130 if err.signal_name == "SIGINT" else 143

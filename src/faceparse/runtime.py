@@ -97,7 +97,7 @@ def graph_path(model_path: Path, tta: bool, digest: str | None = None) -> Path:
     from importlib.metadata import PackageNotFoundError, version
 
     from faceparse import __version__
-    from faceparse.detect import cache_dir
+    from faceparse.locations import cache_dir
 
     try:
         made_by = f"{__version__}-torch{version('torch')}"

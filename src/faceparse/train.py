@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
 from faceparse import wild
-from faceparse.crops import mix_order, oversample, select_split
+from faceparse.sampling import mix_order, oversample, select_split
 from faceparse.errors import FaceparseConfigError
 from faceparse.inference import model_input, predict_probs
 from faceparse.labels import FASSEG6, IGNORE, get_label_set
@@ -54,7 +54,7 @@ class TrainParams:
 
     datasets: list[str] = field(default_factory=lambda: ["fasseg"])
     label_set: str = "fasseg6"
-    oversample: dict = field(default_factory=dict)  # {dataset: {id prefix: times}}, see crops.oversample
+    oversample: dict = field(default_factory=dict)  # {dataset: {id prefix: times}}, see sampling.oversample
     arch: str = "Unet"
     encoder: str = "mobilenet_v2"
     weights: str | None = "imagenet"
@@ -69,7 +69,7 @@ class TrainParams:
     class_weights: bool = False       # weight cross-entropy by inverse sqrt label frequency
     augment: dict = field(default_factory=dict)     # see DEFAULT_AUGMENT; the wild levers in faceparse.wild
     scenes: list[str] = field(default_factory=list)  # datasets whose train crops give `background` its real scenes
-    mix: dict = field(default_factory=dict)         # {dataset: share of each epoch's crops}, see crops.mix_order
+    mix: dict = field(default_factory=dict)         # {dataset: share of each epoch's crops}, see sampling.mix_order
     patience: int = 0                 # early stopping on validation mean F1; 0 = off
     seed: int = 0
     num_workers: int = 1              # DataLoader workers; -1 = one per core left to this process, at most 8
