@@ -11,8 +11,9 @@ from faceparse import tracking
 from faceparse.adapter import AdaptParams, adapter_spec, source_probs
 from faceparse.sampling import oversample, select_split
 from faceparse.labels import get_label_set
+from faceparse.launch import ranks
 from faceparse.models import load_checkpoint
-from faceparse.train import TrainData, ranks, train
+from faceparse.train import TrainData, train
 
 
 def main() -> None:

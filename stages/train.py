@@ -19,9 +19,10 @@ from stages._common import ROOT, arguments, get, parse, setup, write_json
 from faceparse import tracking
 from faceparse.sampling import select_split
 from faceparse.labels import get_label_set
+from faceparse.launch import ranks
 from faceparse.metrics import mean_f1_by_group
 from faceparse.models import load_checkpoint
-from faceparse.train import TrainData, TrainParams, ranks, train, training_data
+from faceparse.train import TrainData, TrainParams, train, training_data
 
 
 def peak_memory_mb() -> dict:

@@ -7,7 +7,8 @@ from pathlib import Path
 import torch
 
 import faceparse.train
-from faceparse.train import TrainData, ranks, train
+from faceparse.launch import ranks
+from faceparse.train import TrainData, train
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_ddp import PARAMS, tiny_data  # noqa: E402
