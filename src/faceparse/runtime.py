@@ -6,7 +6,7 @@ two cores where PyTorch takes 8.3-9.3 s, with probabilities equal to PyTorch's w
 `inference.predict_probs`: the uint8 crops in, ImageNet normalisation, the model on the crops and
 their mirrors, softmax, the mirror undone and left/right classes swapped, the mean out.
 
-The graph is exported once per model file and kept in the user cache (`detect.cache_dir()/onnx`)
+The graph is exported once per model file and kept in the user cache (`locations.cache_dir()/onnx`)
 under the file's SHA-256, with the checkpoint's metadata beside it. A later run finds it by that hash
 and needs neither torch nor the checkpoint's unpickler: a model file that was refused is never
 exported, and an edited one has another hash.
