@@ -132,17 +132,33 @@ def test_a_plotting_change_reruns_no_training(study):
     assert not stale & {"train@main", "train@synthetic", "adapt", "download", "prepare", "align"}, stale
 
 
-def readme_blocks() -> list[str]:
-    """The README's ```bash blocks a user runs in the project, in order; the quick start (`make repro`,
-    `make test`) builds the real study and runs outside this test. Text that is not meant to be run
-    as written belongs in another kind of block."""
-    blocks = re.findall(r"^```bash\n(.*?)^```", (ROOT / "README.md").read_text(), flags=re.S | re.M)
-    return [b for b in blocks if "make repro" not in b]
+def readme_blocks() -> list[tuple[str, str]]:
+    """The ```bash blocks a user runs in the project, as (page, block): README.md's in order, then each
+    docs/*.md page's, pages by name; the quick start (`make repro`, `make test`) builds the real study
+    and runs outside this test. Text that is not meant to be run as written (GPU training, a Ray
+    cluster, the full-scale study) belongs in a ```text or ```console block."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    return [(page.relative_to(ROOT).as_posix(), block) for page in pages
+            for block in re.findall(r"^```bash\n(.*?)^```", page.read_text(), flags=re.S | re.M)
+            if "make repro" not in block]
+
+
+def test_readme_is_short_and_links_every_docs_page():
+    """A README a newcomer reads to the end: under 230 lines, every docs/ page linked from it, and
+    every ```bash fence of README and docs found by `readme_blocks` (none skipped by a stray space)."""
+    readme = (ROOT / "README.md").read_text()
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    assert len(pages) > 1 and len(readme.splitlines()) < 230
+    unlinked = [p.name for p in pages[1:] if f"](docs/{p.name}" not in readme]
+    assert not unlinked, f"docs pages the README does not link: {unlinked}"
+    fences = sum(len(re.findall(r"^```bash", p.read_text(), flags=re.M)) for p in pages)
+    quick_start = sum("make repro" in b for b in re.findall(r"^```bash\n(.*?)^```", readme, flags=re.S | re.M))
+    assert quick_start == 1 and fences == len(readme_blocks()) + quick_start
 
 
 def test_readme_commands_run_as_written_in_a_fresh_shell(study):
-    """Each README command, in a shell where the project's environment is not active (system PATH,
-    no VIRTUAL_ENV), on the tiny study: the experiment's per-class changes show in the diff."""
+    """Each README and docs/ command, in a shell where the project's environment is not active (system
+    PATH, no VIRTUAL_ENV), on the tiny study: the experiment's per-class changes show in the diff."""
     work, env, _ = study
     _run(["git", "add", "-A"], work, env)
     _run(["git", "commit", "-qm", "baseline"], work, env)
@@ -154,14 +170,15 @@ def test_readme_commands_run_as_written_in_a_fresh_shell(study):
     shell = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH")}
     shell["PATH"] = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p not in venv_bin)
     assert shutil.which("faceparse", path=shell["PATH"]) is None  # the environment is really not active
-    blocks = readme_blocks()
+    pages_blocks = readme_blocks()
+    blocks = [block for _, block in pages_blocks]
     assert len(blocks) >= 2 and any("dvc exp run" in b for b in blocks) and any("faceparse profile" in b for b in blocks)
-    for block in blocks:
+    for page, block in pages_blocks:
         started = time.perf_counter()
         proc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", block], cwd=work, env=shell,
                               capture_output=True, text=True, timeout=900)
-        assert proc.returncode == 0, f"README block failed:\n{block}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        print(f"{time.perf_counter() - started:.0f} s: {block.splitlines()[1]} ...")
+        assert proc.returncode == 0, f"{page} block failed:\n{block}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        print(f"{time.perf_counter() - started:.0f} s: {page}: {block.splitlines()[1]} ...")
     diff = json.loads(_run(DVC + ["metrics", "diff", "--json"], work, env))
     assert list(diff) == ["metrics/summary.json"]  # the summary alone, short enough to read whole
     assert "main.fasseg_f1" in diff["metrics/summary.json"]
@@ -171,7 +188,8 @@ def test_readme_commands_run_as_written_in_a_fresh_shell(study):
     per_class = [k for k in changes if k.startswith("main.fasseg/test.f1.")]
     assert per_class, f"no per-class F1 in the diff: {sorted(changes)[:10]}"
     # The README's `dvc exp show` line fits a 200-column terminal for this one-param experiment.
-    line = next(line for b in blocks for line in b.splitlines() if line.startswith("dvc exp show"))
+    line = next(line for page, b in pages_blocks if page == "README.md" for line in b.splitlines()
+                if line.startswith("dvc exp show"))
     shown = subprocess.run(["bash", "-c", f"source .venv/bin/activate && {line}"], cwd=work,
                            env={**shell, "COLUMNS": "200"}, capture_output=True, text=True, timeout=300)
     assert shown.returncode == 0 and shown.stdout, shown.stderr
