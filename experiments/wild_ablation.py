@@ -1,4 +1,4 @@
-"""The ablation of the training levers for photos from the wild (README, "Training for photos from the wild").
+"""The ablation of the training levers for photos from the wild (docs/wild.md).
 
     python experiments/wild_ablation.py data/aligned --epochs 14 --out metrics/ablation.json
 

@@ -72,7 +72,7 @@ def test_a_nested_section_names_its_wrong_key():
 
 
 def test_the_full_scale_params_parse_and_hang_together():
-    """params_full.yaml (README: the full-scale study) is a whole params file: every section parses,
+    """params_full.yaml (docs/scale.md: the full-scale study) is a whole params file: every section parses,
     every dataset a model trains on or a split scores is downloaded and prepared, and each one's
     labels reach the model's label set through a registered table."""
     from faceparse.datasets import get_reader

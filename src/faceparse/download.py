@@ -101,7 +101,7 @@ def fetch_dataset(src: DatasetSource, dest: Path, mirror: Path | None, cache_dir
     if src.manual:
         raise FaceparseDataError(Path(mirror or "$FACEPARSE_MIRROR") / src.name,
                                  f"missing; {src.name} has no direct download ({src.url}): get {src.manual}, and "
-                                 "put it there (README: the full-scale study)")
+                                 "put it there (docs/scale.md: the full-scale study)")
     if mirror is not None:
         log.info("%s: the mirror %s has no %s/ folder; downloading %s", src.name, mirror, src.name, src.url)
 

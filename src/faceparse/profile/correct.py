@@ -197,7 +197,7 @@ def white_balance(sclera_linear: np.ndarray) -> Correction:
     """The chart-free white balance: the sRGB curve, then per-channel gains that make the sclera's
     mean linear colour `(3,)` a neutral of the same luminance (Y), a von Kries correction on a
     reference that should be near-white. Sclera yellows with age and reddens with irritation, so
-    this removes a camera's cast at the cost of a bias of its own (see the README)."""
+    this removes a camera's cast at the cost of a bias of its own (docs/colour.md)."""
     s = np.asarray(sclera_linear, dtype=np.float64)
     if s.shape != (3,) or not np.all(s > 0):
         raise ValueError(f"expected a (3,) positive linear sRGB sclera colour, found {s}")
