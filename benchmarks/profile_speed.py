@@ -1,13 +1,15 @@
-"""`faceparse profile`, `predict` and `evaluate` against the model's own floor, in one run.
+"""`faceparse profile`, `predict` and `evaluate` in fp32 and bf16 against the model's own floor, in one run.
 
-- The model floor: the main model's forward pass on the 80 London crops at its input size, flip TTA
-  (two passes), batch 8, through the runtime the commands use (ONNX Runtime) and through PyTorch,
-  with the largest difference between their probabilities.
-- `faceparse profile` on the 80 London photos (1350x1350 JPEG), start-up included: a fresh process
-  timed from launch to exit, the model's ONNX graph already in the cache (its one-off export is
-  timed on its own).
-- `faceparse predict` and `faceparse evaluate` on the 100 FaceSynthetics photos (512x512), start-up
-  included.
+- The model floor: the main model's forward passes on the 80 London crops at its input size, flip
+  TTA (two passes), batch 8: the exported graph in ONNX Runtime (fp32) and in OpenVINO (bf16, where
+  the CPU has it), and PyTorch; the largest differences between their probabilities.
+- `faceparse profile` on the 80 London photos (1350x1350 JPEG) with each precision, start-up
+  included: fresh processes timed from launch to exit, the model's graph already cached (its
+  one-off export is timed on its own). The bf16 rows against the fp32 rows: every numeric column's
+  largest and mean difference, the share of ITA categories that agree, and the London test-retest
+  ICCs computed from each.
+- `faceparse predict` and `faceparse evaluate` on the 100 FaceSynthetics photos (512x512) with each
+  precision, start-up included.
 
 Results go to metrics/bench.json. Run it with nothing else on the machine: two heavy processes on
 two cores slow each other several times over.
@@ -24,15 +26,17 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from _bench import ROOT, record  # noqa: E402
 
-from faceparse.geometry import warp_image  # noqa: E402
 from faceparse.datasets import read_image  # noqa: E402
 from faceparse.datasets.base import list_images  # noqa: E402
+from faceparse.geometry import warp_image  # noqa: E402
 from faceparse.predict import Predictor  # noqa: E402
-from faceparse.runtime import graph_path  # noqa: E402
+from faceparse.profile.london import london_table, validate_london  # noqa: E402
+from faceparse.runtime import bf16_problem, graph_path  # noqa: E402
 
 MIRROR = Path(os.environ.get("FACEPARSE_MIRROR") or ROOT.parent / "shared/data")
 
@@ -56,6 +60,30 @@ def timed(command: list[str]) -> float:
     return time.perf_counter() - t0
 
 
+def agreement(fp32: pd.DataFrame, bf16: pd.DataFrame) -> dict:
+    """Every numeric column's largest and mean absolute difference between two profile tables of the
+    same photos (rows paired by photo and face), and the share of equal ITA categories."""
+    keys = ["photo", "face_index"]
+    both = fp32.merge(bf16, on=keys, suffixes=("_fp32", "_bf16"))
+    out = {"rows": len(both)}
+    for column in fp32.columns:
+        if column in keys or not pd.api.types.is_numeric_dtype(fp32[column]):
+            continue
+        d = (both[f"{column}_fp32"] - both[f"{column}_bf16"]).abs().dropna()
+        if len(d):
+            out[column] = {"max": float(f"{d.max():.3g}"), "mean": float(f"{d.mean():.3g}")}
+    for column in ("cheeks_ita_category", "skin_ita_category"):
+        if column in fp32:
+            out[f"{column}_agree"] = round(float((both[f"{column}_fp32"] == both[f"{column}_bf16"]).mean()), 4)
+    return out
+
+
+def london_iccs(table: pd.DataFrame, folder: Path) -> dict:
+    """The London test-retest ICCs (neutral against smiling) of a profile table."""
+    summary = validate_london(london_table(table, folder))
+    return {k: v for k, v in summary.items() if k.startswith("icc")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=ROOT / "models/main.pt")
@@ -72,6 +100,7 @@ def main() -> None:
     onnx = Predictor(args.model, tta=True, target_label_set="fasseg6", runtime="onnx")
     export_s = time.perf_counter() - t0
     torch_ = Predictor(args.model, tta=True, target_label_set="fasseg6", runtime="torch")
+    bf16 = None if bf16_problem() else Predictor(args.model, tta=True, target_label_set="fasseg6", precision="bf16")
 
     crops = []
     for photo in london:
@@ -81,31 +110,50 @@ def main() -> None:
     crops = np.stack(crops)
     floor_onnx, p_onnx = floor_seconds(onnx, crops)
     floor_torch, p_torch = floor_seconds(torch_, crops)
-    del onnx, torch_
+    floor_bf16, p_bf16 = floor_seconds(bf16, crops) if bf16 is not None else (None, None)
+    del onnx, torch_, bf16
 
+    precisions = ["fp32"] + ([] if bf16_problem() else ["bf16"])
+    seconds: dict[str, dict[str, float]] = {}
+    tables: dict[str, pd.DataFrame] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        profile_s = timed(["profile", "--model", str(args.model), "--out", f"{tmp}/profile.csv", str(args.london)])
-        predict_s = timed(["predict", "--model", str(args.model), "--out", f"{tmp}/predict",
-                           *map(str, synthetic)])
-        evaluate_s = timed(["evaluate", "--model", str(args.model), "--dataset", "facesynthetics",
-                            "--root", str(args.synthetic), "--out", f"{tmp}/evaluate"])
+        for precision in precisions:
+            model = ["--model", str(args.model), "--precision", precision]
+            out = f"{tmp}/{precision}"
+            seconds[precision] = {
+                "profile": timed(["profile", *model, "--out", f"{out}/profile.csv", str(args.london)]),
+                "predict": timed(["predict", *model, "--out", f"{out}/predict", *map(str, synthetic)]),
+                "evaluate": timed(["evaluate", *model, "--dataset", "facesynthetics", "--root", str(args.synthetic),
+                                   "--out", f"{out}/evaluate"]),
+            }
+            tables[precision] = pd.read_csv(f"{out}/profile.csv")
     faces = len(crops)
     results = {
         "profile_benchmark": "80 London photos (1350x1350 JPEG), flip TTA, a fresh `faceparse profile` process "
                              "timed launch to exit; the model floor: its forward passes alone on the same crops, batch 8",
+        "cpu_bf16": bf16_problem() or "yes",
         "profile_photos": len(london),
-        "profile_faces_per_second": round(faces / profile_s, 3),
-        "profile_seconds": round(profile_s, 2),
-        "profile_model_floor_seconds": round(floor_onnx, 2),
-        "profile_model_floor_ratio": round(floor_onnx / profile_s, 3),
-        "profile_model_floor_seconds_torch": round(floor_torch, 2),
         "profile_onnx_export_seconds": round(export_s, 2),
+        "profile_model_floor_seconds": round(floor_onnx, 2),
+        "profile_model_floor_seconds_torch": round(floor_torch, 2),
         "onnx_vs_torch_max_abs_diff": float(f"{np.abs(p_onnx - p_torch).max():.2e}"),
-        "predict_photos_per_second": round(len(synthetic) / predict_s, 3),
-        "evaluate_photos_per_second": round(len(synthetic) / evaluate_s, 3),
         "predict_benchmark": f"{len(synthetic)} FaceSynthetics photos (512x512 PNG), flip TTA, fresh processes "
                              "timed launch to exit",
     }
+    if floor_bf16 is not None:
+        results["profile_model_floor_seconds_bf16"] = round(floor_bf16, 2)
+        results["bf16_vs_fp32_max_abs_prob_diff"] = float(f"{np.abs(p_onnx - p_bf16).max():.3g}")
+        results["bf16_vs_fp32_argmax_agree"] = round(float((p_onnx.argmax(1) == p_bf16.argmax(1)).mean()), 5)
+    for precision, s in seconds.items():
+        suffix = "" if precision == "fp32" else f"_{precision}"
+        results[f"profile_seconds{suffix}"] = round(s["profile"], 2)
+        results[f"profile_faces_per_second{suffix}"] = round(faces / s["profile"], 3)
+        results[f"predict_photos_per_second{suffix}"] = round(len(synthetic) / s["predict"], 3)
+        results[f"evaluate_photos_per_second{suffix}"] = round(len(synthetic) / s["evaluate"], 3)
+        results[f"london_icc{suffix}"] = london_iccs(tables[precision], args.london)
+    results["profile_model_floor_ratio"] = round(floor_onnx / seconds["fp32"]["profile"], 3)
+    if "bf16" in tables:
+        results["bf16_vs_fp32_profile_rows"] = agreement(tables["fp32"], tables["bf16"])
     record(results)
     for key, value in results.items():
         print(f"{key}: {value}")

@@ -22,11 +22,11 @@ from faceparse.plots import plot_confusion, plot_f1_bars
 from faceparse.predict import Predictor
 
 
-def predictor_for(models: Path, name: str, label_set: str, tta: bool) -> Predictor:
+def predictor_for(models: Path, name: str, label_set: str, tta: bool, precision: str = "fp32") -> Predictor:
     """'main' -> models/main.pt; 'synthetic+adapter' -> the synthetic model read by models/adapter.pt."""
     base, _, adapter = name.partition("+")
     return Predictor(models / f"{base}.pt", models / f"{adapter}.pt" if adapter else None, tta=tta,
-                     target_label_set=label_set)
+                     target_label_set=label_set, precision=precision)
 
 
 def main() -> None:
@@ -42,7 +42,7 @@ def main() -> None:
     with tracking.run("evaluate", ROOT) as t:
         t.params(asdict(cfg))
         for model in cfg.models:
-            predictor = predictor_for(args.models_path, model, label_set, cfg.tta)
+            predictor = predictor_for(args.models_path, model, label_set, cfg.tta, cfg.precision)
             results[model] = {}
             for split in cfg.splits:
                 dataset, _, split_name = split.partition("/")

@@ -41,7 +41,7 @@ def main() -> None:
     if cfg.limit:
         photos = photos[:cfg.limit]
     # Any model's classes are projected onto FASSEG's six, the regions profile measures.
-    predictor = Predictor(args.model_path, tta=cfg.tta, target_label_set="fasseg6")
+    predictor = Predictor(args.model_path, tta=cfg.tta, target_label_set="fasseg6", precision=cfg.precision)
     colour = colour_source(cfg.chart, cfg.white_balance, cfg.measure.chart_method, cfg.measure.max_chart_dE)
     with tracking.run("profile", ROOT) as t:
         t.params(asdict(cfg))

@@ -196,3 +196,35 @@ def test_the_stream_gives_the_same_maps_batched_across_photos_as_one_at_a_time(p
         assert (labels_1 != 0).sum() > 1000
         assert np.array_equal(labels_1, labels_4)
         assert np.abs(conf_1 - conf_4).max() < 1e-5
+
+
+def test_bf16_gives_fp32s_maps_and_rows_within_the_stated_bounds(profiled_model, london, two_threads):
+    """OpenVINO in bf16 against ONNX Runtime in fp32 on the same crops and photos: probabilities
+    within 0.25 (bfloat16 keeps 8 bits of mantissa; edges move most), the argmax the same on 99% of
+    crop pixels, and every colour column of the profile rows within 1 L*a*b* unit on average."""
+    from faceparse.runtime import bf16_problem
+
+    problem = bf16_problem()
+    if problem:
+        pytest.skip(f"no bf16 here: {problem}")
+    fp32 = Predictor(profiled_model, tta=True, target_label_set="fasseg6", precision="fp32")
+    bf16 = Predictor(profiled_model, tta=True, target_label_set="fasseg6", precision="bf16")
+    assert (fp32.precision, bf16.precision) == ("fp32", "bf16")
+    crops = []
+    for photo in london:
+        image = read_image(photo)
+        crops += [warp_image(image, f.matrix, fp32.size) for f in fp32.find_faces(image)]
+    a, b = fp32.crop_probs(np.stack(crops)), bf16.crop_probs(np.stack(crops))
+    assert a.shape == b.shape and b.dtype == np.float32
+    assert np.abs(a - b).max() < 0.25
+    assert (a.argmax(1) == b.argmax(1)).mean() > 0.99
+    rows = {name: [row for batch in iter_profile(p, london, ProfileParams()) for group in batch for row in group]
+            for name, p in (("fp32", fp32), ("bf16", bf16))}
+    compared = 0
+    for key in ("skin_median_L", "skin_median_a", "skin_median_b", "cheeks_L", "cheeks_b"):
+        pairs = [(x[key], y[key]) for x, y in zip(rows["fp32"], rows["bf16"])
+                 if math.isfinite(x.get(key, math.nan)) and math.isfinite(y.get(key, math.nan))]
+        if pairs:
+            compared += len(pairs)
+            assert np.mean([abs(x - y) for x, y in pairs]) < 1.0, key
+    assert compared >= len(london)

@@ -20,7 +20,7 @@ def _predictor(args, label_set: str | None = None):
     from faceparse.predict import Predictor
 
     return Predictor(Path(args.model), Path(args.adapter) if args.adapter else None, tta=not args.no_tta,
-                     target_label_set=label_set, runtime=args.runtime)
+                     target_label_set=label_set, runtime=args.runtime, precision=args.precision)
 
 
 def cmd_evaluate(args) -> int:
@@ -59,6 +59,7 @@ def cmd_profile(args) -> int:
 def _model_args(p: argparse.ArgumentParser, label_set_help: str | None) -> None:
     """Options naming the model; `label_set_help` None: the command fixes the label set itself."""
     from faceparse.labels import LABEL_SETS
+    from faceparse.runtime import PRECISIONS
 
     p.add_argument("--model", required=True, help="a trained model, e.g. models/main.pt")
     p.add_argument("--adapter", help="a label adapter reading this model's softmax, e.g. models/adapter.pt")
@@ -69,6 +70,10 @@ def _model_args(p: argparse.ArgumentParser, label_set_help: str | None) -> None:
                    help="where the model runs: onnx (ONNX Runtime, the fastest on a CPU; the model is exported "
                    "once to ~/.cache/faceparse/onnx), torch (a GPU, a label adapter), or auto (default: onnx on a "
                    "CPU without adapter, else torch)")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="fp32 (default: the study's numbers on any machine), bf16 (the model in OpenVINO with "
+                   "bfloat16, about three times faster on a CPU with AMX or AVX-512 BF16; values move by about "
+                   "0.1 L* at most, docs/speed.md) or auto (bf16 where the CPU has it, else fp32)")
     p.add_argument("--threads", type=int, default=argparse.SUPPRESS,
                    help="threads for the model and image work (default: FACEPARSE_THREADS, else every core this "
                    "process may use); give two runs on one machine half the cores each")
@@ -156,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
                    f"default {ProfileParams.chart_method}")
     r.add_argument("--white-balance", choices=WHITE_BALANCE, default=ProfileStageParams.white_balance,
                    help="without a chart: sclera balances each face on its own sclera (a measured option with a "
-                   "bias of its own, see the README); default none")
+                   "bias of its own, docs/colour.md); default none")
     r.add_argument("--review", metavar="DIR",
                    help="also write a review page, DIR/index.html, to open offline: one tile per CSV row, the face "
                    "with its map's outlines, the skin patches and the fWHR width and height lines drawn where they "

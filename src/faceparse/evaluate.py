@@ -31,6 +31,7 @@ class EvaluateParams:
     models: list[str]          # "main" is models/main.pt; "synthetic+adapter" the synthetic model read by the adapter
     splits: list[str]          # "<dataset>/<split>" of the aligned manifest
     tta: bool = True           # flip test-time augmentation (left/right classes swapped back)
+    precision: str = "fp32"    # fp32 | bf16 | auto (bf16: the graph in OpenVINO on a CPU with bfloat16)
     bootstrap: int = 1000      # resamples over photos for the mean-F1 95% interval
     seed: int = 0
     overlays: int = 3          # best and worst photos of the first split drawn for the report

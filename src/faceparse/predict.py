@@ -5,7 +5,7 @@ photo as labels and confidence (`face_map`). `faceparse.stream` walks photos thr
 Pixels outside a face's crop are background for that face. The crop must therefore hold the whole
 head: five-point alignment (YuNet, `faceparse.detect`) moves it back over the skull of a turned
 head, which on FASSEG's V3 poses made a whole-photo second prediction, once needed for Haar boxes
-that under-framed turned heads, change no score (README, "Finding the face")."""
+that under-framed turned heads, change no score (docs/detector.md)."""
 
 from __future__ import annotations
 
@@ -28,8 +28,9 @@ class Predictor:
     """A model ready to segment: `find_faces` in a photo, `crop_probs` on their aligned crops (then
     `face_map` over the photo).
 
-    runtime: "onnx" (ONNX Runtime, `faceparse.runtime`), "torch", or "auto": ONNX Runtime on a CPU
-    for a model without adapter, else torch."""
+    runtime: "onnx" (the exported graph, `faceparse.runtime`), "torch", or "auto": the graph on a CPU
+    for a model without adapter, else torch. precision: "fp32", "bf16" (the graph in OpenVINO, on a
+    CPU with bfloat16), or "auto": bf16 where it can run, else fp32."""
 
     model_path: Path
     adapter_path: Path | None = None
@@ -37,13 +38,15 @@ class Predictor:
     target_label_set: str | None = None   # project the output onto this label set (many-to-one)
     batch_size: int = 16
     runtime: str = "auto"
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         self.runtime = runtimes.choose(self.runtime, self.adapter_path is not None)
+        self.precision = runtimes.choose_precision(self.precision, self.runtime)
         self.adapter = self.model = self._onnx = None
         if self.runtime == "onnx":
             self.device = "cpu"
-            self._onnx = runtimes.OnnxModel(Path(self.model_path), self.tta, current_threads())
+            self._onnx = runtimes.OnnxModel(Path(self.model_path), self.tta, current_threads(), self.precision)
             self.meta = self._onnx.meta
         else:
             from faceparse.models import default_device, load_checkpoint

@@ -53,7 +53,8 @@ def predictor_options(predictor) -> dict:
     """What an actor needs to load the same model as `predictor` (plain values, sent to each actor)."""
     adapter = predictor.adapter_path
     return {"model_path": str(predictor.model_path), "adapter_path": str(adapter) if adapter else None,
-            "tta": predictor.tta, "target_label_set": predictor.target_label_set, "runtime": predictor.runtime}
+            "tta": predictor.tta, "target_label_set": predictor.target_label_set, "runtime": predictor.runtime,
+            "precision": predictor.precision}
 
 
 def _load(options: dict):

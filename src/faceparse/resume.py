@@ -194,14 +194,16 @@ class ResultsFile:
 
 def run_identity(command: str, predictor, **options) -> dict:
     """What makes the rows of two runs interchangeable: the command, faceparse's version, the model's
-    and adapter's sha256, flip TTA, the label set, the runtime and the options that change a row."""
+    and adapter's sha256, flip TTA, the label set, the runtime, the precision and the options that
+    change a row."""
     from faceparse import __version__
     from faceparse.checksums import sha256_of
 
     adapter = predictor.adapter_path
     return {"command": command, "faceparse": __version__, "model_sha256": sha256_of(Path(predictor.model_path)),
             "adapter_sha256": sha256_of(Path(adapter)) if adapter else None, "tta": predictor.tta,
-            "label_set": predictor.label_set, "runtime": predictor.runtime, **options}
+            "label_set": predictor.label_set, "runtime": predictor.runtime, "precision": predictor.precision,
+            **options}
 
 
 def photo_key(photo: Path | str) -> str:

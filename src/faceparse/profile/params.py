@@ -35,7 +35,7 @@ class ProfileParams:
     # there is ~1.1 on the FRL template); an outward jump from nearer the midline is hair's lower edge.
     ear_min_notch: float = 0.75
     min_eye_area_ratio: float = 0.1    # second eye blob must be this share of the first to count as an eye
-    # The face's light (`light`), read from the sclera (README: "Colour across cameras").
+    # The face's light (`light`), read from the sclera (docs/colour.md).
     min_sclera_pixels: int = 20        # fewer: no sclera to read the light from (flag no_sclera)
     min_sclera_L: float = 45.0         # darker sclera: the face is underexposed
     max_sclera_chroma: float = 14.0    # more coloured sclera: the light or the camera cast a colour (London studio photos: at most 11.5)
@@ -79,6 +79,7 @@ class ProfileStageParams:
     images: str                  # a folder of photos, searched recursively
     model: str                   # models/<model>.pt
     tta: bool = True
+    precision: str = "fp32"      # fp32 | bf16 | auto (bf16: the graph in OpenVINO on a CPU with bfloat16)
     limit: int = 0               # the first N photos only; 0 = all
     chart: str | None = None     # a photo of a ColorChecker 24 in the session's light, "auto" (one in each photo), or None
     white_balance: str = "none"  # none | sclera: the chart-free white balance (not with a chart)
