@@ -22,8 +22,9 @@ import numpy as np
 
 from faceparse.datasets import read_image
 from faceparse.errors import FaceparseDataError
-from faceparse.facemap import FaceMap
+from faceparse.facemap import FaceMap, compose
 from faceparse.geometry import Alignment, align_whole_image, warp_image
+from faceparse.predict import Predictor, face_map
 from faceparse.threads import current as current_threads
 
 
@@ -54,19 +55,15 @@ class Photo:
     def face_maps(self) -> list[FaceMap]:
         """Each face's labels and confidence over its window of the photo, from its crop's
         probabilities (made here, in the caller's thread)."""
-        from faceparse.predict import face_map
-
         return [face_map(self.image.shape, face, p) for face, p in zip(self.faces, self.probs)]
 
     def label_map(self) -> tuple[np.ndarray, np.ndarray]:
         """`(H, W) uint8` labels and `(H, W) float32` confidence over the whole photo, composed from
         its face maps (`faceparse.facemap.compose`)."""
-        from faceparse.facemap import compose
-
         return compose(self.face_maps(), self.shape)
 
 
-def segment(predictor, photos: Iterable[Photo | Path], batch_size: int = 8, whole_photo: bool = False,
+def segment(predictor: Predictor, photos: Iterable[Photo | Path], batch_size: int = 8, whole_photo: bool = False,
             prepare: Callable[[Photo], None] | None = None) -> Iterator[list[Photo]]:
     """Batches of at most `batch_size` photos, in order, each with the class probabilities of every
     face (`Photo.probs`); all faces of a batch go through the model together.
@@ -91,7 +88,7 @@ def segment(predictor, photos: Iterable[Photo | Path], batch_size: int = 8, whol
             close()
 
 
-def _read(predictor, item: Photo | Path, whole_photo: bool, prepare: Callable[[Photo], None] | None) -> Photo:
+def _read(predictor: Predictor, item: Photo | Path, whole_photo: bool, prepare: Callable[[Photo], None] | None) -> Photo:
     photo = item if isinstance(item, Photo) else Photo(Path(item))
     if photo.image is None and photo.problem is None:
         try:
