@@ -228,3 +228,21 @@ def test_bf16_gives_fp32s_maps_and_rows_within_the_stated_bounds(profiled_model,
             compared += len(pairs)
             assert np.mean([abs(x - y) for x, y in pairs]) < 1.0, key
     assert compared >= len(london)
+
+
+def test_predicts_maps_are_the_whole_photo_argmax_and_max(model, london):
+    """`predict` composes each face over its crop's whole box: its label map and confidence are the
+    argmax and max of the whole photo's probabilities, pixel for pixel."""
+    from faceparse.stream import Photo
+
+    predictor = Predictor(model, runtime="onnx")
+    image = read_image(london[1])
+    face = predictor.find_faces(image)[0]
+    probs = predictor.crop_probs(warp_image(image, face.matrix, predictor.size)[None])[0]
+    whole = whole_photo_probs(probs, face.matrix, image.shape)
+    photo = Photo(london[1], image=image, faces=[face], probs=[probs])
+    labels, confidence = photo.label_map(whole_crop=True)
+    assert np.array_equal(labels, whole.argmax(0))
+    assert np.array_equal(confidence, whole.max(0))
+    assert (confidence < 0.999).sum() > 1000  # the background around the face keeps its own confidence
+    assert np.array_equal(photo.label_map()[0], labels)  # the face windows alone give the same labels

@@ -72,8 +72,8 @@ def _model_args(p: argparse.ArgumentParser, label_set_help: str | None) -> None:
                    "CPU without adapter, else torch)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="fp32 (default: the study's numbers on any machine), bf16 (the model in OpenVINO with "
-                   "bfloat16, about three times faster on a CPU with AMX or AVX-512 BF16; values move by about "
-                   "0.1 L* at most, docs/speed.md) or auto (bf16 where the CPU has it, else fp32)")
+                   "bfloat16, 2.6 times faster on a CPU with AMX or AVX-512 BF16; most values move by hundredths, "
+                   "a few faces' by more: docs/speed.md) or auto (bf16 where the CPU has it, else fp32)")
     p.add_argument("--threads", type=int, default=argparse.SUPPRESS,
                    help="threads for the model and image work (default: FACEPARSE_THREADS, else every core this "
                    "process may use); give two runs on one machine half the cores each")
@@ -132,7 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(p, "project predictions onto this label set (default: the model's own)")
     p.add_argument("inputs", nargs="+", help="photos or folders of photos")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--confidence", action="store_true", help="also write per-pixel confidence maps")
+    p.add_argument("--confidence", action="store_true",
+                   help="also write per-pixel confidence maps (each pixel's max softmax x 255, from the crop that "
+                   "decided it; 255 off every crop)")
     _engine_args(p)
     _resume_args(p, "predictions.csv")
     p.set_defaults(func=cmd_predict)

@@ -199,6 +199,9 @@ def run_profile(load: Callable[[], Predictor], inputs: list[str], out: str | Pat
                 bar.update(len(groups))
     except Interrupted as err:
         bar.close()
+        close = getattr(batches, "close", None)
+        if close is not None:  # the measuring threads finish before the page is written
+            close()
         done = done_photos(results)
         if review is not None:
             _finish_review(review, out)

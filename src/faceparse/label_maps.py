@@ -32,8 +32,9 @@ def segment_files(predictor: Predictor, todo: Iterable[tuple[Path, str]], out: P
 
 
 def write_photo(photo: Photo, out: Path, confidence: bool, label_set: str) -> dict:
-    """Write one segmented photo's files (its label map composed from its face maps) and return its
-    row of predictions.csv."""
+    """Write one segmented photo's files (its label map composed from its face maps, each over its
+    crop's whole box, so that the confidence of the background is its own) and return its row of
+    predictions.csv."""
     import cv2
 
     from faceparse.geometry import alignment_columns
@@ -42,7 +43,7 @@ def write_photo(photo: Photo, out: Path, confidence: bool, label_set: str) -> di
     if photo.problem is not None:
         log.warning("not segmented: %s: %s", photo.path, photo.problem)
         return {"photo": str(photo.path), "status": f"unreadable: {photo.problem}"}
-    labels, conf = photo.label_map()
+    labels, conf = photo.label_map(whole_crop=True)
     name = photo.name
     files = {"labels": f"{name}_labels.png", "overlay": f"{name}_overlay.jpg"}
     if confidence:

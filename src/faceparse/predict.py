@@ -106,19 +106,22 @@ class Predictor:
         return self.finder.find(image)
 
 
-def face_map(shape: tuple[int, ...], alignment: Alignment, probs: np.ndarray) -> FaceMap:
+def face_map(shape: tuple[int, ...], alignment: Alignment, probs: np.ndarray, whole_crop: bool = False) -> FaceMap:
     """One face's labels and confidence (max probability) over its window of a photo of `shape`,
     from its crop's `(K, S, S)` probabilities warped back (bilinear, probabilities are smooth; the
-    argmax after). Photo pixels off the crop are background; the argmax is taken only over the box
+    argmax after). Photo pixels off the crop are background. The argmax is taken only over the box
     where another class than background can win (`geometry.face_box`), the rest is background as
-    the whole photo's warp would give it."""
-    x0, y0, x1, y1 = face_box(probs, alignment.matrix, shape[:2])
+    the whole photo's warp would give it; `whole_crop`: over the crop's whole box on the photo
+    instead, untrimmed, so that the confidence of the background around the face is its own
+    (`predict`'s confidence maps)."""
+    bx0, by0, bx1, by1 = box = crop_region(alignment.matrix, probs.shape[-1], shape[:2])
+    x0, y0, x1, y1 = box if whole_crop else face_box(probs, alignment.matrix, shape[:2])
     if x1 <= x0 or y1 <= y0:
         return FaceMap(np.zeros((1, 1), np.uint8), np.ones((1, 1), np.float32), 0, 0, tuple(shape[:2]))
-    bx0, by0, bx1, by1 = box = crop_region(alignment.matrix, probs.shape[-1], shape[:2])
     region = warp_region(probs, alignment.matrix, box)[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0]
     labels, confidence = argmax_max(region)
-    return FaceMap(labels, confidence, x0, y0, tuple(shape[:2])).trimmed()
+    face = FaceMap(labels, confidence, x0, y0, tuple(shape[:2]))
+    return face if whole_crop else face.trimmed()
 
 
 def argmax_max(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

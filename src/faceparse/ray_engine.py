@@ -63,8 +63,15 @@ def _load(options: dict):
 
     configure(1)  # each actor is one of the parallel parts
     adapter = options["adapter_path"]
-    return Predictor(**{**options, "model_path": Path(options["model_path"]),
-                        "adapter_path": Path(adapter) if adapter else None})
+    try:
+        return Predictor(**{**options, "model_path": Path(options["model_path"]),
+                            "adapter_path": Path(adapter) if adapter else None})
+    except FaceparseConfigError as err:  # the runtime and precision were settled on the machine that started the run
+        import socket
+
+        raise FaceparseConfigError(f"Ray worker on {socket.gethostname()}: {err} (every machine of a run uses the "
+                                   f"runtime and precision of the machine that started it: "
+                                   f"{options['runtime']}, {options['precision']})") from None
 
 
 class _Profiler:

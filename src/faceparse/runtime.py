@@ -129,8 +129,8 @@ def cached_graph(model_path: Path, tta: bool) -> tuple[Path, dict]:
 class OnnxModel:
     """A checkpoint's probabilities through its exported graph: `probs(crops)` as `predict_probs` gives
     them. `precision` fp32 runs the graph in ONNX Runtime; bf16 runs the same graph in OpenVINO with
-    bfloat16 inference on a CPU that has it (AMX or AVX-512 BF16), about three times faster, its
-    probabilities within about 0.1 of fp32's at region edges (docs/speed.md)."""
+    bfloat16 inference on a CPU that has it (AMX or AVX-512 BF16), 2.6 times faster on the London
+    crops, its probabilities within 0.2 of fp32's at region edges (docs/speed.md)."""
 
     model_path: Path
     tta: bool
@@ -141,10 +141,15 @@ class OnnxModel:
         self.graph, self.meta = cached_graph(self.model_path, self.tta)
         try:
             self._run = self._compile()
-        except Exception as err:  # noqa: BLE001  (a cached graph cut short: made again)
-            log.warning("cached graph %s unreadable (%s); exporting it again", self.graph, err)
+        except Exception as err:  # noqa: BLE001  (a cached graph cut short: made again, and compiled once more)
+            log.warning("cached graph %s could not be loaded (%s); exporting it again", self.graph, err)
             export_in_child(self.model_path, self.tta, self.graph, sha256_of(self.model_path))
-            self._run = self._compile()
+            try:
+                self._run = self._compile()
+            except Exception as again:  # noqa: BLE001  (the runtime itself refuses it: say which)
+                runtime = "OpenVINO (bf16)" if self.precision == "bf16" else "ONNX Runtime"
+                raise FaceparseConfigError(f"{self.model_path}: {runtime} cannot run its exported graph "
+                                           f"({again}); try --precision fp32") from again
         k, size = len(get_label_set(self.meta["label_set"]).classes), int(self.meta["input_size"])
         self._empty = np.zeros((0, k, size, size), np.float32)
 
@@ -174,12 +179,17 @@ def openvino_model(graph: Path, threads: int):
 
 
 def bf16_problem() -> str | None:
-    """Why bf16 inference cannot run here (OpenVINO not installed, a CPU without bfloat16), or None."""
+    """Why bf16 inference cannot run here (OpenVINO not installed or not working, a CPU without
+    bfloat16), or None."""
     if importlib.util.find_spec("openvino") is None:
         return "bf16 runs the model in OpenVINO, which is not installed (pip install openvino)"
-    import openvino as ov
+    try:
+        import openvino as ov
 
-    if "BF16" not in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except Exception as err:  # noqa: BLE001  (a broken install is a reason, not a crash)
+        return f"OpenVINO could not start ({err})"
+    if "BF16" not in capabilities:
         return "this CPU has no bfloat16 instructions (AMX or AVX-512 BF16)"
     return None
 
@@ -191,8 +201,8 @@ def choose_precision(precision: str, runtime: str) -> str:
         raise FaceparseConfigError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
     if precision == "fp32":
         return "fp32"
-    problem = ("bf16 runs the exported graph on a CPU: not with --runtime torch or a label adapter"
-               if runtime != "onnx" else bf16_problem())
+    problem = ("bf16 runs the exported graph on a CPU, and this model runs in PyTorch (--runtime torch, a label "
+               "adapter, a GPU, or onnxruntime not installed)" if runtime != "onnx" else bf16_problem())
     if precision == "bf16" and problem:
         raise FaceparseConfigError(f"--precision bf16: {problem}")
     return "fp32" if problem else "bf16"

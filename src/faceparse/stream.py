@@ -5,8 +5,8 @@
     batches across photos -> each face's map over its window of the photo (`Photo.face_maps`)
 
 With more than one thread (`faceparse.threads`), a thread of its own reads the next photos and finds
-their faces (`prefetch`) while the model works on the current batch; the consumer measures or
-writes a batch while the model runs on the next. Batches come out in the photos' order.
+their faces (`prefetch`) while the model works on the current batch (and `profile` measures the
+batches before it in threads of its own). Batches come out in the photos' order.
 """
 
 from __future__ import annotations
@@ -52,15 +52,17 @@ class Photo:
     def shape(self) -> tuple[int, int]:
         return self.image.shape[:2]
 
-    def face_maps(self) -> list[FaceMap]:
-        """Each face's labels and confidence over its window of the photo, from its crop's
-        probabilities (made here, in the caller's thread)."""
-        return [face_map(self.image.shape, face, p) for face, p in zip(self.faces, self.probs)]
+    def face_maps(self, whole_crop: bool = False) -> list[FaceMap]:
+        """Each face's labels and confidence over its window of the photo (`whole_crop`: over its
+        crop's whole box), from its crop's probabilities (made here, in the caller's thread)."""
+        return [face_map(self.image.shape, face, p, whole_crop) for face, p in zip(self.faces, self.probs)]
 
-    def label_map(self) -> tuple[np.ndarray, np.ndarray]:
+    def label_map(self, whole_crop: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """`(H, W) uint8` labels and `(H, W) float32` confidence over the whole photo, composed from
-        its face maps (`faceparse.facemap.compose`)."""
-        return compose(self.face_maps(), self.shape)
+        its face maps (`faceparse.facemap.compose`). The labels are the same either way; with
+        `whole_crop` the confidence is each crop's own max probability over its whole box (1 off
+        every crop), else 1 outside the faces' windows."""
+        return compose(self.face_maps(whole_crop), self.shape)
 
 
 def segment(predictor: Predictor, photos: Iterable[Photo | Path], batch_size: int = 8, whole_photo: bool = False,

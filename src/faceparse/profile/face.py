@@ -23,7 +23,7 @@ def profile_face(image: np.ndarray, labels: np.ndarray | FaceMap, confidence: np
     `measure_light(...).as_row()` and `colour.as_row()`.
 
     image: `(H, W, 3) uint8` sRGB photo; labels: `(H, W) uint8` fasseg6 face map of that photo, or
-    its `FaceMap` (`Predictor.face_map`: the same row, without building the whole photo's map);
+    its `FaceMap` (`predict.face_map`: the same row, without building the whole photo's map);
     confidence: `(H, W) float` max-softmax per pixel, or None (see `measure_skin`). colour: how the
     photo's colours are read (default: as taken, sRGB). Segmentation and geometry never change with it.
     """
