@@ -6,7 +6,6 @@ summary. `faceparse.cli` parses the arguments and calls these."""
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Callable
@@ -16,13 +15,11 @@ from tqdm import tqdm
 
 from faceparse.checksums import sha256_of
 from faceparse.datasets import get_reader
-from faceparse.datasets.checks import read_labelled
 from faceparse.errors import FaceparseConfigError, FaceparseError
-from faceparse.evaluate import EvaluateParams, score_photos
-from faceparse.geometry import align_sample
+from faceparse.evaluate import EvaluateParams, labelled_photos, score_photos
 from faceparse.jsonio import write_json
 from faceparse.label_maps import OUTPUTS, segment_files
-from faceparse.labels import can_convert, convert, get_label_set
+from faceparse.labels import can_convert, get_label_set
 from faceparse.plots import plot_confusion, plot_f1_bars
 from faceparse.predict import Predictor
 from faceparse.profile.correct import colour_source
@@ -30,9 +27,7 @@ from faceparse.profile.params import ProfileParams
 from faceparse.profile.run import iter_profile, rows_complete
 from faceparse.resume import Interrupted, ResultsFile, done_photos, interruptible, photo_key, run_identity, stopped
 from faceparse.review import ReviewWriter, read_csv_rows
-from faceparse.stream import Photo, collect_photos
-
-log = logging.getLogger("faceparse")
+from faceparse.stream import collect_photos
 
 
 def run_evaluate(predictor_for: Callable[[str | None], Predictor], dataset: str, root: Path, out: Path,
@@ -68,25 +63,8 @@ def run_evaluate(predictor_for: Callable[[str | None], Predictor], dataset: str,
     target = predictor.label_set
     skipped: list[str] = []
     resized: list[str] = []  # masks within the size tolerance of their photo, resampled to it
-
-    def photos():
-        for s in samples:
-            try:
-                image, mask, _, fit = read_labelled(reader, s)
-            except FaceparseError as err:
-                if not skip_bad:
-                    raise
-                log.warning("not evaluated: %s", err)
-                skipped.append(f"{s.id}: {err}")
-                continue
-            if fit:
-                (h, w), (H, W) = fit["mask_resized_from"], fit["mask_resized_to"]
-                log.warning("%s: mask is %dx%d, resized to its photo's %dx%d", s.mask, w, h, W, H)
-                resized.append(f"{s.id}: mask {w}x{h} resized to {W}x{H}")
-            face = align_sample(image, reader.read_landmarks(s), predictor.finder, predictor.align_params)
-            yield Photo(s.image, image=image, faces=[face], payload=(s.id, s.pose, convert(mask, reader.vocabulary, target)))
-
-    result = score_photos(predictor, photos(), len(samples), bootstrap=bootstrap, seed=0, not_evaluated=skipped)
+    photos = labelled_photos(predictor, reader, samples, skipped if skip_bad else None, resized)
+    result = score_photos(predictor, photos, len(samples), bootstrap=bootstrap, seed=0, not_evaluated=skipped)
     result.summary.update(not_evaluated=skipped, n_not_evaluated=len(skipped), masks_resized=resized)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -221,7 +199,6 @@ def run_profile(load: Callable[[], Predictor], inputs: list[str], out: str | Pat
 
 def _finish_review(review, csv_path: Path) -> Path:
     """The review page over every row of the CSV (this run's and those it continued)."""
-
     return review.finish(read_csv_rows(csv_path) if csv_path.is_file() else [])
 
 

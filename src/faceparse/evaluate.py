@@ -4,9 +4,10 @@ its alignment, then argmax: the photo stream's label map), label 255 ignored."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -19,6 +20,8 @@ from faceparse.metrics import bootstrap_mean_f1, confusion_matrix, mean_f1_by_gr
 from faceparse.plots import overlay_panel
 from faceparse.predict import Predictor
 from faceparse.stream import Photo, segment
+
+log = logging.getLogger("faceparse")
 
 # The published summary each label set is compared by, in the papers that use it.
 PROTOCOL_OF_LABEL_SET = {"helen11": "helen_overall", "lapa11": "lapa", "celebamask19": "celebamask"}
@@ -102,21 +105,41 @@ def evaluate_folder(predictor: Predictor, root: Path, vocabulary: str, bootstrap
                     seed: int = 0) -> SplitResult:
     """Score a labelled `folder`-format set (images/ + masks/ in `vocabulary`), each face found and
     aligned by the predictor's detector, truth converted to the predictor's label set."""
-    from faceparse.geometry import align_sample
     from faceparse.datasets import get_reader
-    from faceparse.datasets.checks import read_labelled
-    from faceparse.labels import convert
 
     reader = get_reader("folder", vocabulary=vocabulary)
     samples = [s for s in reader.samples(Path(root)) if s.mask is not None]
+    return score_photos(predictor, labelled_photos(predictor, reader, samples), len(samples), bootstrap, seed)
 
-    def photos():
-        for s in samples:
-            image, mask, _, _ = read_labelled(reader, s)
-            yield Photo(s.image, image=image, faces=[align_sample(image, None, predictor.finder, predictor.align_params)],
-                        payload=(s.id, s.pose, convert(mask, vocabulary, predictor.label_set)))
 
-    return score_photos(predictor, photos(), len(samples), bootstrap, seed)
+def labelled_photos(predictor: Predictor, reader, samples: list, skipped: list[str] | None = None,
+                    resized: list[str] | None = None) -> Iterator[Photo]:
+    """Each labelled sample of a dataset reader as `score_photos` takes it: the photo, its face
+    aligned as in training (the dataset's landmarks, else the largest face found, else the whole
+    photo) and its truth in the predictor's label set. With `skipped`, a sample that cannot be read
+    is recorded there ("<id>: <why>") and passed over instead of stopping the run; with `resized`, a
+    mask resampled to its photo's size is logged and recorded there."""
+    from faceparse.datasets.checks import read_labelled
+    from faceparse.errors import FaceparseError
+    from faceparse.geometry import align_sample
+    from faceparse.labels import convert
+
+    for s in samples:
+        try:
+            image, mask, _, fit = read_labelled(reader, s)
+        except FaceparseError as err:
+            if skipped is None:
+                raise
+            log.warning("not evaluated: %s", err)
+            skipped.append(f"{s.id}: {err}")
+            continue
+        if fit and resized is not None:
+            (h, w), (H, W) = fit["mask_resized_from"], fit["mask_resized_to"]
+            log.warning("%s: mask is %dx%d, resized to its photo's %dx%d", s.mask, w, h, W, H)
+            resized.append(f"{s.id}: mask {w}x{h} resized to {W}x{H}")
+        face = align_sample(image, reader.read_landmarks(s), predictor.finder, predictor.align_params)
+        yield Photo(s.image, image=image, faces=[face],
+                    payload=(s.id, s.pose, convert(mask, reader.vocabulary, predictor.label_set)))
 
 
 def stored_alignment(row: pd.Series, affines: np.ndarray) -> Alignment:

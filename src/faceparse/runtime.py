@@ -15,6 +15,7 @@ exported, and an edited one has another hash.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import logging
@@ -178,9 +179,10 @@ def openvino_model(graph: Path, threads: int):
     return core.compile_model(core.read_model(str(graph)), "CPU", config)
 
 
+@functools.cache
 def bf16_problem() -> str | None:
     """Why bf16 inference cannot run here (OpenVINO not installed or not working, a CPU without
-    bfloat16), or None."""
+    bfloat16), or None; asked of OpenVINO once per process."""
     if importlib.util.find_spec("openvino") is None:
         return "bf16 runs the model in OpenVINO, which is not installed (pip install openvino)"
     try:
