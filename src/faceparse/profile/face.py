@@ -1,34 +1,61 @@
-"""One face's row of the profile CSV: its skin colour (`skin`), its fWHR (`fwhr`), the light it was
-photographed in (`light`) and the colour correction its colours were read through (`correct`)."""
+"""One face's row of the profile CSV: the measures a run takes (`measures`: skin colour, fWHR, facial
+contrast, feature colour, skin evenness, head pose), the light the face was photographed in
+(`light`) and the colour correction its colours were read through (`correct`)."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from faceparse.facemap import FaceMap
+from faceparse.profile import measures
 from faceparse.profile.correct import PhotoColour, white_balance
-from faceparse.profile.frame import face_frame
-from faceparse.profile.fwhr import fwhr_from_labels
-from faceparse.profile.light import measure_light
+from faceparse.profile.frame import EYES, NOSE, face_frame
+from faceparse.profile.light import LIGHT_COLUMNS, measure_light
 from faceparse.profile.params import ProfileParams
-from faceparse.profile.skin import as_face_map, measure_skin
+from faceparse.profile.skin import as_face_map
+from faceparse.profile.view import FaceView
 
 AS_TAKEN = PhotoColour()
+NOT_A_FACE = "not_a_face"
+
+
+def is_not_a_face(face: FaceMap, params: ProfileParams) -> bool:
+    """Whether the map finds neither eyes nor a nose in what the detector took for a face (fewer
+    than params.min_feature_pixels of each): an animal, a flower, a pattern. Such a face is not
+    measured at all."""
+    return bool((face.labels == EYES).sum() < params.min_feature_pixels
+                and (face.labels == NOSE).sum() < params.min_feature_pixels)
 
 
 def profile_face(image: np.ndarray, labels: np.ndarray | FaceMap, confidence: np.ndarray | None = None,
                  eye_line_angle: float | None = None, params: ProfileParams = ProfileParams(),
-                 colour: PhotoColour = AS_TAKEN) -> dict[str, float | int | str]:
-    """One row of named columns: `measure_skin(...).as_row()`, `fwhr_from_labels(...).as_row()`,
-    `measure_light(...).as_row()` and `colour.as_row()`.
+                 colour: PhotoColour = AS_TAKEN, points: np.ndarray | None = None) -> dict[str, float | int | str]:
+    """One row of named columns: each measure of `params.measures` (`measures.get(name)(view)`), then
+    `measure_light(...).as_row()`, `colour_correction` and `colour.as_row()`.
 
     image: `(H, W, 3) uint8` sRGB photo; labels: `(H, W) uint8` fasseg6 face map of that photo, or
     its `FaceMap` (`predict.face_map`: the same row, without building the whole photo's map);
     confidence: `(H, W) float` max-softmax per pixel, or None (see `measure_skin`). colour: how the
     photo's colours are read (default: as taken, sRGB). Segmentation and geometry never change with it.
+    points: the detector's five points `(5, 2)` (`geometry.POINT_NAMES`), for the head pose; None
+    reads the pose off the map. A map with neither eyes nor nose (`is_not_a_face`) gives every
+    value NaN and the flag `not_a_face` in `colour_flags`.
     """
     face = as_face_map(np.asarray(image), labels, confidence)
-    framed = face_frame(face, eye_line_angle, params)  # one frame for both measures
+    chosen = measures.selected(params.measures)
+    if is_not_a_face(face, params):
+        row: dict[str, float | int | str] = {}
+        for m in chosen:
+            row.update(dict.fromkeys(m.columns[:-1], math.nan))
+            row[m.columns[-1]] = ""
+        row.update(dict.fromkeys(LIGHT_COLUMNS, math.nan))
+        row["light_flags"] = ""
+        row["colour_correction"] = colour.name
+        row.update(colour.as_row(list(colour.flags) + [NOT_A_FACE]))
+        return row
+    frame, frame_flags = face_frame(face, eye_line_angle, params)  # one frame for every measure
     correction = colour.fit.correction if colour.fit is not None else None
     light = measure_light(image, face, params, correction.to_linear if correction is not None else None)
     flags = list(colour.flags)
@@ -37,9 +64,13 @@ def profile_face(image: np.ndarray, labels: np.ndarray | FaceMap, confidence: np
             flags.append("no_white_balance")
         else:
             correction = white_balance(np.asarray(light.sclera_linear))
-    row = measure_skin(image, face, None, eye_line_angle, params, framed=framed, correction=correction,
-                       correction_name=colour.name).as_row()
-    row.update(fwhr_from_labels(face, eye_line_angle, params, framed=framed).as_row())
+    view = FaceView(np.asarray(image), face, frame, params, correction,
+                    None if points is None else np.asarray(points, dtype=np.float64), tuple(frame_flags),
+                    colour.name)
+    row = {}
+    for m in chosen:
+        row.update(m(view))
     row.update(light.as_row())
+    row["colour_correction"] = colour.name
     row.update(colour.as_row(flags))
     return row

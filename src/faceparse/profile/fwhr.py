@@ -15,6 +15,8 @@ import numpy as np
 from faceparse.facemap import FaceMap
 from faceparse.profile.frame import HAIR, Blob, Frame, face_frame, run_edges
 from faceparse.profile.params import ProfileParams
+from faceparse.profile.measures import Measure
+from faceparse.profile.view import FaceView
 
 
 @dataclass(frozen=True)
@@ -160,3 +162,19 @@ def fwhr_from_labels(labels: np.ndarray | FaceMap, eye_line_angle: float | None 
     height_ends = (frame.photo_xy(mid, top), frame.photo_xy(mid, mouth[0].top))
     return FwhrMeasurement(fwhr=width / height, width_px=width, height_px=height, brow=params.brow,
                            width_ends=ends, flags=tuple(flags), height_ends=height_ends)
+
+
+def _take(view: FaceView) -> tuple[dict, list[str]]:
+    row = fwhr_from_labels(view.face, None, view.params, framed=(view.frame, list(view.frame_flags))).as_row()
+    return row, [f for f in str(row.pop("fwhr_flags")).split(";") if f]
+
+
+MEASURE = Measure(
+    "fwhr", "facial width-to-height ratio: bizygomatic width (at the notch above the ears) over the height from "
+    "the brows' lower edge to the upper lip (Carre & McCormick 2008; Lefevre et al. 2013)",
+    tuple(FwhrMeasurement().as_row()),
+    {"no_eyes": "the map has no eyes", "one_eye": "the map has one eye", "no_nose": "no nose: no width",
+     "no_mouth": "no mouth: no height", "nose_above_eyes": "the nose is not below the eyes: the map is wrong",
+     "no_face_run": "the midline row does not cross the face", "no_brow_<side>": "no brow hair above that eye",
+     "mouth_above_brow": "the mouth is not below the brows"},
+    _take)

@@ -27,6 +27,9 @@ from faceparse.profile.params import ProfileParams
 SCLERA_TOP = 0.1
 
 
+LIGHT_COLUMNS = ("sclera_L", "sclera_a", "sclera_b", "sclera_n", "skin_clipped_high_share")
+
+
 @dataclass(frozen=True)
 class Light:
     """What a face's light looks like: its sclera and its skin's clipping."""

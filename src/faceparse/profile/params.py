@@ -44,6 +44,25 @@ class ProfileParams:
     # patch-out dE2000 above which the fit is flagged chart_fit_poor.
     chart_method: str = "matrix"
     max_chart_dE: float = 3.0
+    # Which measures a row holds (`faceparse.profile.measures`), in this order; default all.
+    measures: tuple[str, ...] = ("skin", "fwhr", "contrast", "features", "evenness", "pose")
+    # Where the face ends (`view.FaceView.chin_row`): the fasseg6 map paints the neck as skin. On the
+    # 40 London templates the chin lies 0.57 x iod below the lower lip (0.41-0.73) and 1.82 x iod
+    # below the eye line (1.57-2.05).
+    chin_below_mouth: float = 0.6
+    chin_below_eyes: float = 1.85
+    brow_reach: float = 0.5            # a brow is hair at most this x iod above its eye's top
+    min_face_skin: float = 0.5         # face skin below this x iod^2 pixels: too little skin to read (no_skin)
+    # A cheek patch keeps this x iod from the face's outline (moved towards the nose, else dropped).
+    patch_margin: float = 0.05
+    max_cheek_dE: float = 8.0          # cheeks further apart (CIE 1976 dE) are not pooled (cheeks_disagree)
+    fwhr_range: tuple[float, float] = (1.2, 2.8)  # fWHR outside it is geometry gone wrong: left empty
+    # Facial contrast (`contrast`): the ring of skin around each feature, x iod wide, and the least
+    # support a feature and its ring need.
+    ring_width: float = 0.1
+    min_feature_pixels: int = 20
+    min_ring_pixels: int = 100
+    evenness_blur: float = 0.2         # slow shading: a Gaussian blur of this x iod sigma, subtracted
 
     def __post_init__(self) -> None:
         checks = {
@@ -66,6 +85,18 @@ class ProfileParams:
             "max_skin_clipped": 0 <= self.max_skin_clipped <= 1,
             "chart_method": self.chart_method in CHART_METHODS,
             "max_chart_dE": self.max_chart_dE > 0,
+            "measures": bool(self.measures) and len(set(self.measures)) == len(self.measures),
+            "chin_below_mouth": self.chin_below_mouth > 0,
+            "chin_below_eyes": self.chin_below_eyes > 0,
+            "brow_reach": self.brow_reach > 0,
+            "min_face_skin": self.min_face_skin >= 0,
+            "patch_margin": self.patch_margin >= 0,
+            "max_cheek_dE": self.max_cheek_dE > 0,
+            "fwhr_range": 0 < self.fwhr_range[0] < self.fwhr_range[1],
+            "ring_width": self.ring_width > 0,
+            "min_feature_pixels": self.min_feature_pixels >= 1,
+            "min_ring_pixels": self.min_ring_pixels >= 1,
+            "evenness_blur": self.evenness_blur > 0,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:

@@ -18,6 +18,8 @@ from faceparse.facemap import FaceMap
 from faceparse.profile.correct import Correction
 from faceparse.profile.frame import NOSE, SKIN, Blob, Frame, face_frame, run_edges
 from faceparse.profile.params import ProfileParams
+from faceparse.profile.measures import Measure
+from faceparse.profile.view import FaceView
 
 PATCH_NAMES = ("cheek_left", "cheek_right", "forehead")  # subject's left/right
 
@@ -279,3 +281,26 @@ def measure_skin(image: np.ndarray, labels: np.ndarray | FaceMap, confidence: np
         eye_line_angle=frame.angle if frame is not None else math.nan,
         inter_ocular_px=frame.iod if frame is not None else math.nan,
         averaging=params.averaging, flags=tuple(flags), correction=correction_name)
+
+
+def _take(view: FaceView) -> tuple[dict, list[str]]:
+    row = measure_skin(view.image, view.face, None, None, view.params, framed=(view.frame, list(view.frame_flags)),
+                       correction=view.correction, correction_name=view.correction_name).as_row()
+    return row, [f for f in str(row.pop("skin_flags")).split(";") if f]
+
+
+_EMPTY = SkinProfile(tuple(SkinPatch(n) for n in PATCH_NAMES), (math.nan,) * 3, math.nan, (math.nan,) * 3, math.nan,
+                     0, math.nan, math.nan, "linear", ())
+MEASURE = Measure(
+    "skin", "skin colour: CIE L*a*b* (D65) and ITA (Chardon et al. 1991) of both cheeks and the forehead, averaged "
+    "in linear light over predicted skin, and the median over the face's skin",
+    tuple(_EMPTY.as_row()),
+    {"no_eyes": "the map has no eyes: no patch can be placed", "one_eye": "the map has one eye",
+     "no_nose": "no nose: no cheek patch", "no_mouth": "no mouth: no cheek patch",
+     "mouth_above_eyes": "the mouth is not below the eyes: the map is wrong, no cheek patch",
+     "<patch>_missing": "the patch could not be placed", "<patch>_small": "fewer skin pixels than min_patch_pixels",
+     "<patch>_nonskin": "less of the patch is skin than min_skin_share", "<patch>_clipped":
+     "more of its skin clipped than max_clipped_share", "<patch>_low_confidence": "mean confidence below min_confidence",
+     "no_skin": "too little face skin for the median (min_face_skin)", "greyscale": "the photo holds no colour: "
+     "L* only"},
+    _take)

@@ -1,0 +1,128 @@
+"""What every measure reads of one face (`FaceView`): the photo, its face map, the eye-line frame,
+the colour correction, the detector's five points, and the regions several measures share (the
+face's skin without the neck, each eyebrow), computed once.
+
+Regions are drawn in the eye-line frame (`faceparse.profile.frame`), where "above the eye" and
+"below the mouth" are rows, and read on the photo as taken: `window_mask` carries a frame mask back
+to the face's window, `pixels` gives the photo's pixels under a window mask. Colours are read in
+linear light through the correction (`linear`), clipped pixels left out (`unclipped`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import cv2
+import numpy as np
+
+from faceparse.facemap import FaceMap
+from faceparse.profile.colour import mean_lab, srgb_to_linear
+from faceparse.profile.correct import Correction
+from faceparse.profile.frame import HAIR, SKIN, Blob, Frame
+from faceparse.profile.params import ProfileParams
+
+SIDES = ("right", "left")  # the subject's: the image-left eye is the subject's right
+
+
+@dataclass(eq=False)
+class FaceView:
+    """One face as the measures see it; regions are computed on first use and kept."""
+
+    image: np.ndarray                  # (H, W, 3) uint8 photo as taken
+    face: FaceMap                      # its fasseg6 map over the face's window
+    frame: Frame | None                # the eye-line frame; None when the map has no two eyes
+    params: ProfileParams = field(default_factory=ProfileParams)
+    correction: Correction | None = None   # every colour read goes through it; None: sRGB as taken
+    # The detector's five points (right eye, left eye, nose tip, right and left mouth corner, the
+    # subject's sides; `geometry.POINT_NAMES`), `(5, 2)` photo pixels; None when not known.
+    points: np.ndarray | None = None
+    frame_flags: tuple[str, ...] = ()  # why there is no frame (`no_eyes`, `one_eye`)
+    correction_name: str = "none"      # the row's colour_correction
+
+    # -- reading colour ---------------------------------------------------------------------------
+    def pixels(self, mask: np.ndarray) -> np.ndarray:
+        """`(N, 3) uint8` photo pixels under a window-shaped `(h, w) bool` mask."""
+        return self.image[self.face.photo_slices()][mask]
+
+    def unclipped(self, pix: np.ndarray) -> np.ndarray:
+        """`(N,) bool`: pixels with every channel inside (clip_low, clip_high), as taken."""
+        p = self.params
+        return ((pix > p.clip_low) & (pix < p.clip_high)).all(axis=1)
+
+    def linear(self, pix: np.ndarray) -> np.ndarray:
+        """`(N, 3) uint8` pixels -> `(N, 3) float64` linear light, through the correction if any."""
+        return srgb_to_linear(pix) if self.correction is None else self.correction.to_linear(pix)
+
+    def mean_lab(self, mask: np.ndarray) -> tuple[np.ndarray, int]:
+        """L*a*b* of the mean of the unclipped pixels under a window mask (linear-light average,
+        `params.averaging`), and how many pixels were averaged."""
+        pix = self.pixels(mask)
+        pix = pix[self.unclipped(pix)]
+        return mean_lab(self.linear(pix), self.params.averaging), len(pix)
+
+    # -- regions ----------------------------------------------------------------------------------
+    def window_mask(self, frame_mask: np.ndarray) -> np.ndarray:
+        """A `(H', W') bool` mask in the frame -> the `(h, w) bool` mask of the face's window it covers
+        (nearest pixel: every window pixel takes the frame pixel it falls on)."""
+        to_window = self.frame.to_photo.copy()
+        to_window[:, 2] -= (self.face.x0, self.face.y0)
+        h, w = self.face.shape
+        out = cv2.warpAffine(frame_mask.astype(np.uint8), to_window, (w, h), flags=cv2.INTER_NEAREST,
+                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return out.astype(bool)
+
+    @cached_property
+    def chin_row(self) -> float:
+        """The frame row taken as the chin's bottom: params.chin_below_mouth x iod below the mouth's
+        lowest row (below the eye line by params.chin_below_eyes x iod where no mouth was found).
+        The fasseg6 map paints the neck as skin and draws no line between them."""
+        f, p = self.frame, self.params
+        if f.mouth:
+            return f.mouth[0].bottom + p.chin_below_mouth * f.iod
+        return (f.eyes[0].cy + f.eyes[1].cy) / 2 + p.chin_below_eyes * f.iod
+
+    @cached_property
+    def face_skin_frame(self) -> np.ndarray:
+        """`(H', W') bool` skin of the face in the frame: skin pixels of the face's outline
+        (`Frame.filled`) above `chin_row` (no neck)."""
+        f = self.frame
+        skin = (f.labels == SKIN) & f.filled
+        skin[int(math.floor(self.chin_row)) + 1:] = False
+        return skin
+
+    @cached_property
+    def face_skin(self) -> np.ndarray:
+        """`(h, w) bool` the face's skin without the neck, on the face's window (`face_skin_frame`);
+        all skin of the window when there is no frame to cut the neck in."""
+        if self.frame is None:
+            return self.face.labels == SKIN
+        return self.window_mask(self.face_skin_frame) & (self.face.labels == SKIN)
+
+    def brow_frame(self, side: int) -> np.ndarray:
+        """`(H', W') bool` the eyebrow over eye `side` (0: image-left, the subject's right) in the
+        frame. fasseg6 paints brows as hair: the brow is the hair within the eye's columns (widened
+        by a quarter of its width each way) between params.brow_reach x iod above the eye's top and
+        the eye's top, cut at the hair's first gap going up (hair of the head above a forehead)."""
+        return self._brows[side]
+
+    @cached_property
+    def _brows(self) -> tuple[np.ndarray, np.ndarray]:
+        return tuple(_brow(self.frame, eye, self.params.brow_reach) for eye in self.frame.eyes)
+
+
+def _brow(frame: Frame, eye: Blob, reach: float) -> np.ndarray:
+    mask = np.zeros(frame.labels.shape, bool)
+    w = eye.right - eye.left + 1
+    c0, c1 = max(int(eye.left - w / 4), 0), min(int(eye.right + w / 4) + 1, frame.labels.shape[1])
+    r0 = max(eye.top - int(round(reach * frame.iod)), 0)
+    hair = frame.labels[r0: eye.top, c0:c1] == HAIR
+    # Going up from the eye, a column's brow is its first run of hair; hair of the head further up,
+    # beyond skin of the forehead, is not brow.
+    up = hair[::-1]
+    started = np.maximum.accumulate(up, axis=0)
+    ended = np.maximum.accumulate(started & ~up, axis=0)
+    brow = (up & ~ended)[::-1]
+    mask[r0: eye.top, c0:c1] = brow
+    return mask
