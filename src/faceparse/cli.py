@@ -48,8 +48,10 @@ def cmd_predict(args) -> int:
 def cmd_profile(args) -> int:
     from faceparse.commands import run_profile
     from faceparse.profile import ProfileParams
+    from faceparse.profile.measures import parse_names
 
-    params = ProfileParams(patch_size_fraction=args.patch_fraction, brow=args.fwhr_top, chart_method=args.chart_method)
+    params = ProfileParams(patch_size_fraction=args.patch_fraction, brow=args.fwhr_top, chart_method=args.chart_method,
+                           measures=parse_names(args.measures))
     # profile measures FASSEG's regions; any model is projected onto them
     return run_profile(lambda: _predictor(args, "fasseg6"), args.inputs, args.out, params, chart=args.chart,
                        white_balance=args.white_balance, review_dir=args.review, engine=args.engine,
@@ -103,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from faceparse.datasets import READERS
     from faceparse.evaluate import EvaluateParams
+    from faceparse.profile.measures import NAMES as MEASURE_NAMES
     from faceparse.profile.params import CHART_METHODS, WHITE_BALANCE, ProfileParams, ProfileStageParams
 
     e = sub.add_parser("evaluate", help="score a model on a labelled dataset folder",
@@ -139,15 +142,19 @@ def build_parser() -> argparse.ArgumentParser:
     _resume_args(p, "predictions.csv")
     p.set_defaults(func=cmd_predict)
 
-    r = sub.add_parser("profile", help="skin colour (CIE L*a*b*, ITA) and fWHR per face",
+    r = sub.add_parser("profile", help="skin colour, fWHR, facial contrast, feature colour, evenness, pose per face",
                        description="Measure every face in the photos: cheek and forehead CIE L*a*b* (D65) on "
-                       "predicted skin, ITA and its category, fWHR, the face's light (sclera, clipping), with quality "
-                       "flags. One CSV row per face, in the order of the photos given; a photo with no face, or a file "
+                       "predicted skin, ITA and its category, fWHR, the contrast of brows, eyes and lips with the skin "
+                       "around them, their colour, the skin's evenness, the head's yaw and roll, and the face's light "
+                       "(sclera, clipping), with quality flags (README: every column and flag). One CSV row per face, in the order of the photos given; a photo with no face, or a file "
                        "that is not a readable image, gets one row saying so in the flags column. Colours are read as "
                        "taken unless --chart (a ColorChecker 24) or --white-balance says otherwise.")
     _model_args(r, None)
     r.add_argument("inputs", nargs="+", help="photos or folders of photos")
     r.add_argument("--out", required=True, help="output CSV file")
+    r.add_argument("--measures", default="all", metavar="NAMES",
+                   help=f"the measures to take, joined by commas, from {', '.join(MEASURE_NAMES)} (default all); "
+                   "a measure left out leaves its columns out of the CSV")
     r.add_argument("--fwhr-top", choices=["brow", "eyelid"], default=ProfileParams.brow,
                    help=f"upper end of the face height (default {ProfileParams.brow})")
     r.add_argument("--patch-fraction", type=float, default=ProfileParams.patch_size_fraction,

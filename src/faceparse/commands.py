@@ -156,7 +156,7 @@ def run_profile(load: Callable[[], Predictor], inputs: list[str], out: str | Pat
     chart_options = {"chart": chart if chart in (None, "auto") else sha256_of(Path(chart)),
                      "white_balance": white_balance, "chart_method": params.chart_method}
     identity = run_identity("profile", predictor, patch_fraction=params.patch_size_fraction, fwhr_top=params.brow,
-                            **chart_options)
+                            measures=list(params.measures), **chart_options)
     results = ResultsFile(out, identity, restart=restart, complete=rows_complete)
     review = None
     if review_dir:

@@ -66,6 +66,13 @@ class Frame:
         """`filled_face` of the frame's map."""
         return filled_face(self.labels)
 
+    @cached_property
+    def distance(self) -> np.ndarray:
+        """`(H', W') float32`: each pixel's distance to the nearest pixel outside the face's outline
+        (`filled`; beyond the frame's edge counts as outside)."""
+        padded = np.pad(self.filled, 1).astype(np.uint8)
+        return cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+
     def photo_xy(self, x: float, y: float) -> tuple[float, float]:
         """A frame pixel (x, y) on the original photo."""
         px, py = self.to_photo @ np.array([x, y, 1.0])

@@ -33,6 +33,10 @@ class FwhrMeasurement:
     # The height's upper and lower end, (x, y) in original-photo pixels: on the face's midline, at the
     # brow (or eyelid) row and the upper lip's row of the eye-line frame; their distance is height_px.
     height_ends: tuple[tuple[float, float], tuple[float, float]] = ((math.nan, math.nan), (math.nan, math.nan))
+    # Where the width was read (`fwhr_width_method`): "ear_notch" (both sides at the notch above the
+    # ear), "outline_median" (both at the outline's median), "ear_notch_right" / "ear_notch_left"
+    # (that side at its notch, the other at the median); "" when there is no width.
+    width_method: str = ""
 
     def as_row(self) -> dict[str, float | str]:
         (x0, y0), (x1, y1) = self.width_ends
@@ -40,7 +44,7 @@ class FwhrMeasurement:
         return {"fwhr": self.fwhr, "fwhr_width_px": self.width_px, "fwhr_height_px": self.height_px,
                 "fwhr_brow": self.brow, "fwhr_x0": x0, "fwhr_y0": y0, "fwhr_x1": x1, "fwhr_y1": y1,
                 "fwhr_top_x": tx, "fwhr_top_y": ty, "fwhr_bottom_x": bx, "fwhr_bottom_y": by,
-                "fwhr_flags": ";".join(self.flags)}
+                "fwhr_width_method": self.width_method, "fwhr_flags": ";".join(self.flags)}
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -133,18 +137,20 @@ def fwhr_from_labels(labels: np.ndarray | FaceMap, eye_line_angle: float | None 
     mid = frame.mid
     left, right = run_edges(frame.filled, rows, mid)
     search = (rows >= eye_row) & (rows <= nose_bottom)
-    sides = []
+    sides, notched = [], []
     for side, d in (("right", mid - left), ("left", right - mid)):  # the image's left is the subject's right
         half, i, ear = _half_width(d, rows, search, frame.iod, params)
-        flags += [f"ear_notch_{side}"] * ear
+        notched += [side] * ear
         sides.append((half, i))
     (d_left, i_left), (d_right, i_right) = sides
     if math.isnan(d_left) or math.isnan(d_right):
         return FwhrMeasurement(brow=params.brow, flags=tuple(flags + ["no_face_run"]))
     width = d_left + d_right
+    method = {0: "outline_median", 1: f"ear_notch_{notched[0]}" if notched else "", 2: "ear_notch"}[len(notched)]
     ends = (frame.photo_xy(mid - d_left, rows[i_left]), frame.photo_xy(mid + d_right, rows[i_right]))
     if not mouth:
-        return FwhrMeasurement(width_px=width, brow=params.brow, width_ends=ends, flags=tuple(flags))
+        return FwhrMeasurement(width_px=width, brow=params.brow, width_ends=ends, flags=tuple(flags),
+                               width_method=method)
     if params.brow == "eyelid":
         upper = [float(e.top) for e in frame.eyes]
     else:
@@ -152,16 +158,20 @@ def fwhr_from_labels(labels: np.ndarray | FaceMap, eye_line_angle: float | None 
         flags += [f"no_brow_{s}" for s, b in zip(("right", "left"), found) if b is None]
         upper = [b for b in found if b is not None]
     if not upper:
-        return FwhrMeasurement(width_px=width, brow=params.brow, width_ends=ends, flags=tuple(flags))
+        return FwhrMeasurement(width_px=width, brow=params.brow, width_ends=ends, flags=tuple(flags),
+                               width_method=method)
     top = float(np.mean(upper))
     height = mouth[0].top - top
     if height <= 0:
         return FwhrMeasurement(width_px=width, brow=params.brow, width_ends=ends,
-                               flags=tuple(flags + ["mouth_above_brow"]))
+                               flags=tuple(flags + ["mouth_above_brow"]), width_method=method)
+    low, high = params.fwhr_range
+    if not low <= width / height <= high:  # a map gone wrong (a face on its side, a part missed), not a face's shape
+        return FwhrMeasurement(brow=params.brow, flags=tuple(flags + ["fwhr_out_of_range"]), width_method=method)
     # The frame is the photo rotated, so the two ends on the midline lie `height` apart on the photo too.
     height_ends = (frame.photo_xy(mid, top), frame.photo_xy(mid, mouth[0].top))
     return FwhrMeasurement(fwhr=width / height, width_px=width, height_px=height, brow=params.brow,
-                           width_ends=ends, flags=tuple(flags), height_ends=height_ends)
+                           width_ends=ends, flags=tuple(flags), height_ends=height_ends, width_method=method)
 
 
 def _take(view: FaceView) -> tuple[dict, list[str]]:
@@ -176,5 +186,7 @@ MEASURE = Measure(
     {"no_eyes": "the map has no eyes", "one_eye": "the map has one eye", "no_nose": "no nose: no width",
      "no_mouth": "no mouth: no height", "nose_above_eyes": "the nose is not below the eyes: the map is wrong",
      "no_face_run": "the midline row does not cross the face", "no_brow_<side>": "no brow hair above that eye",
-     "mouth_above_brow": "the mouth is not below the brows"},
+     "mouth_above_brow": "the mouth is not below the brows",
+     "fwhr_out_of_range": "fWHR outside fwhr_range: the map's geometry is wrong (a photo on its side, a part "
+     "missed); fWHR, width and height left empty"},
     _take)

@@ -1,6 +1,6 @@
 """The measures `faceparse profile` can take of a face, each a module of `faceparse.profile` with its
 columns, its quality flags and a one-line definition with its source (`Measure`). `--measures`
-and the study's `profile.measure.measures` name the ones a run takes; `MEASURES` lists them all.
+and the study's `profile.measure.measures` name the ones a run takes; `NAMES` lists them all.
 
 A measure reads a `FaceView` and returns its columns (NaN where the face does not support the
 value) and its quality flags, which say why a value is missing or should not be trusted. How a
@@ -63,3 +63,63 @@ def parse_names(text: str) -> tuple[str, ...]:
         return NAMES
     selected(names)
     return names
+
+
+# Flags a row can carry besides its measures' own: the photo's, the light's and the colour's.
+ROW_FLAGS = {
+    "unreadable: <why>": "the file is not a readable image (the row has no face)",
+    "no_face": "the detector found no face in the photo (one row for the photo)",
+    "several_faces": "the photo holds more than one face (one row each, largest first)",
+    "not_a_face": "the map finds neither eyes nor a nose in what the detector took for a face (an animal, a "
+                  "pattern): nothing is measured",
+}
+LIGHT_FLAGS = {
+    "no_sclera": "fewer than min_sclera_pixels of sclera: eyes closed, too small, or sunglasses",
+    "underexposed": "sclera L* below min_sclera_L",
+    "overexposed": "more of the skin clipped than max_skin_clipped",
+    "colour_cast": "sclera chroma above max_sclera_chroma: the light or the camera cast a colour",
+}
+COLOUR_FLAGS = {
+    "no_chart": "--chart auto found no chart in the photo: colours as taken",
+    "chart_fit_poor": "the chart fit's leave-one-patch-out dE2000 is above max_chart_dE",
+    "chart_clipped": "a chart patch at 0 or 255, left out of the fit",
+    "no_white_balance": "--white-balance sclera on a face without a sclera: colours as taken",
+}
+PLACEHOLDERS = {"<patch>": ("cheek_left", "cheek_right", "forehead"), "<side>": ("right", "left"),
+                "<feature>": ("brows", "eyes", "lips"), "<why>": None}
+
+
+def all_flags() -> dict[str, dict[str, str]]:
+    """Every flag a profile row can carry, by where it comes from: "row", each measure's name,
+    "light", "colour" -> {flag (placeholders in <>): meaning}."""
+    out = {"row": ROW_FLAGS}
+    out.update({name: get(name).flags for name in NAMES})
+    out.update({"light": LIGHT_FLAGS, "colour": COLOUR_FLAGS})
+    return out
+
+
+def is_listed(flag: str) -> bool:
+    """Whether `flag`, as raised, is one `all_flags` lists (its placeholders filled in)."""
+    for flags in all_flags().values():
+        for pattern in flags:
+            if pattern == flag:
+                return True
+            for holder, values in PLACEHOLDERS.items():
+                if holder not in pattern:
+                    continue
+                head, _, tail = pattern.partition(holder)
+                if values is None:
+                    if flag.startswith(head) and flag.endswith(tail):
+                        return True
+                elif any(flag == head + v + tail for v in values):
+                    return True
+    return False
+
+
+def flags_markdown() -> str:
+    """The flags of `all_flags` as the README lists them: one line per source."""
+    lines = []
+    for source, flags in all_flags().items():
+        listed = ", ".join(f"`{f}` ({meaning})" for f, meaning in flags.items())
+        lines.append(f"- **{source}**: {listed}")
+    return "\n".join(lines)

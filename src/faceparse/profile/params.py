@@ -55,7 +55,7 @@ class ProfileParams:
     min_face_skin: float = 0.5         # face skin below this x iod^2 pixels: too little skin to read (no_skin)
     # A cheek patch keeps this x iod from the face's outline (moved towards the nose, else dropped).
     patch_margin: float = 0.05
-    max_cheek_dE: float = 8.0          # cheeks further apart (CIE 1976 dE) are not pooled (cheeks_disagree)
+    max_cheek_dE: float = 10.0         # cheeks further apart (CIE 1976 dE) are not pooled (London: at most 7.6)
     fwhr_range: tuple[float, float] = (1.2, 2.8)  # fWHR outside it is geometry gone wrong: left empty
     # Facial contrast (`contrast`): the ring of skin around each feature, x iod wide, and the least
     # support a feature and its ring need.

@@ -112,9 +112,9 @@ def _measure(batch: list[Photo], params: ProfileParams, review: Review | None = 
             flags = ["several_faces"] if n > 1 else []
             row = {"photo": str(photo.path), "face_index": i, "n_faces": n, "width": photo.image.shape[1],
                    "height": photo.image.shape[0], **alignment_columns(face)}
-            measured = profile_face(photo.image, face_map, None, None, params, photo.context)
-            own_flags = [f for key in ("skin_flags", "fwhr_flags", "light_flags", "colour_flags")
-                         for f in str(measured.get(key, "")).split(";") if f]
+            measured = profile_face(photo.image, face_map, None, None, params, photo.context, face.points)
+            own_flags = [f for key, value in measured.items() if key.endswith("_flags")
+                         for f in str(value).split(";") if f]
             row.update(measured)
             row["flags"] = ";".join(dict.fromkeys(flags + own_flags))  # a flag both measures raise, once
             if review is not None:

@@ -149,8 +149,9 @@ def _patch_flags(p: SkinPatch, params: ProfileParams) -> list[str]:
 
 
 def _skin_median(image: np.ndarray, face: FaceMap, params: ProfileParams,
-                 correction: Correction | None = None) -> tuple[np.ndarray, int]:
-    """Per-channel median L*a*b* of predicted skin after the exclusion rule, and the pixels used.
+                 correction: Correction | None = None, skin: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Per-channel median L*a*b* of predicted skin (`skin`, a window mask: the face's skin; default
+    all of the window's) after the exclusion rule, and the pixels used.
 
     Rule: drop skin pixels with any channel <= clip_low or >= clip_high (clipped: no colour
     information), then drop those whose L* lies outside the skin_percentiles (default 5th-95th) of
@@ -160,7 +161,7 @@ def _skin_median(image: np.ndarray, face: FaceMap, params: ProfileParams,
     window = image[face.photo_slices()]
     channels = [window[..., c] for c in range(3)]
     unclipped = (np.arange(256) > params.clip_low) & (np.arange(256) < params.clip_high)
-    use = face.labels == SKIN
+    use = (face.labels == SKIN) if skin is None else skin.copy()
     for c in channels:
         use &= unclipped[c]
     r, g, b = (c[use] for c in channels)
@@ -207,12 +208,45 @@ def is_greyscale(image: np.ndarray, spread: int = 2, share: float = 0.99, step: 
     return bool((widest <= spread).mean() >= share)
 
 
-def _patch_centres(frame: Frame, size: int) -> tuple[dict[str, tuple[float, float] | None], list[str]]:
-    """Each patch's centre on the photo (None where it cannot be placed), and the flags saying why."""
+def _inside_outline(frame: Frame, x: float, y: float, size: int, margin: float, towards: float) -> float | None:
+    """The frame column nearest `x`, moving towards column `towards`, at which the square of side
+    `size` centred on (column, `y`) keeps `margin` pixels from the face's outline (every pixel of it
+    at least that far from a pixel outside `Frame.filled`); None when no column up to `towards` does."""
+    half = size / 2
+    r0, r1 = int(round(y - half)), int(round(y - half)) + size
+    if r0 < 0 or r1 > frame.labels.shape[0]:
+        return None
+    # Distance of each pixel of the square's rows to the outline, the least over the rows, then over
+    # each `size`-wide run of columns: the square's nearest approach to the outline at each column.
+    band = frame.distance[r0:r1].min(axis=0)
+    if band.size < size:
+        return None
+    nearest = np.lib.stride_tricks.sliding_window_view(band, size).min(axis=1)  # [c]: columns c .. c + size - 1
+    start = int(round(x - half))
+    stop = int(round(towards - half))
+    step = 1 if stop >= start else -1
+    for c0 in range(start, stop + step, step):
+        if 0 <= c0 < len(nearest) and nearest[c0] >= margin:
+            return x if c0 == start else c0 + half  # a square that fits stays where it was placed
+    return None
+
+
+def _patch_centres(frame: Frame, size: int, margin: float) -> tuple[dict[str, tuple[float, float] | None], list[str]]:
+    """Each patch's centre on the photo (None where it cannot be placed), and the flags saying why.
+    A patch closer than `margin` frame pixels to the face's outline is moved towards the midline
+    (a cheek) or down towards the eyes (the forehead) until it is not; one that cannot be is not
+    placed (`<patch>_at_edge`)."""
     centres: dict[str, tuple[float, float] | None] = dict.fromkeys(PATCH_NAMES)
     flags: list[str] = []
     forehead = _forehead_centre(frame, size)
-    centres["forehead"] = frame.photo_xy(*forehead) if forehead is not None else None
+    if forehead is not None:
+        fx, fy = forehead
+        eyes_top = min(e.top for e in frame.eyes)
+        placed = _inside_outline_rows(frame, fx, fy, size, margin, eyes_top - size / 2)
+        if placed is None:
+            flags.append("forehead_at_edge")
+        else:
+            centres["forehead"] = frame.photo_xy(fx, placed)
     nose, mouth = frame.nose, frame.mouth
     flags += ["no_nose"] * (not nose) + ["no_mouth"] * (not mouth)
     eye_bottom = max(e.bottom for e in frame.eyes)
@@ -222,8 +256,46 @@ def _patch_centres(frame: Frame, size: int) -> tuple[dict[str, tuple[float, floa
         face = frame.filled
         for side, name in ((0, "cheek_right"), (1, "cheek_left")):  # image-left is the subject's right
             c = _cheek_centre(frame, face, side, nose[0], mouth[0])
-            centres[name] = frame.photo_xy(*c) if c is not None else None
+            if c is None:
+                continue
+            towards = nose[0].left - size / 2 if side == 0 else nose[0].right + size / 2
+            x = _inside_outline(frame, c[0], c[1], size, margin, towards)
+            if x is None:
+                flags.append(f"{name}_at_edge")
+            else:
+                centres[name] = frame.photo_xy(x, c[1])
     return centres, flags
+
+
+def _inside_outline_rows(frame: Frame, x: float, y: float, size: int, margin: float, towards: float) -> float | None:
+    """`_inside_outline` along a column: the row nearest `y`, moving towards row `towards`."""
+    moved = _inside_outline(_Transposed(frame), y, x, size, margin, towards)
+    return moved
+
+
+class _Transposed:
+    """A frame's outline distance with rows and columns swapped, for `_inside_outline` down a column."""
+
+    def __init__(self, frame: Frame) -> None:
+        self.distance = frame.distance.T
+        self.labels = frame.labels.T
+
+
+def patch_squares(view: FaceView) -> tuple[dict[str, tuple[float, float, int] | None], list[str]]:
+    """Where each skin patch lies on the photo: name -> (x, y, side), its centre in photo pixels
+    and its side in pixels, or None where it cannot be placed; and the flags saying why. Computed
+    once per face (the skin colour and the evenness read the same squares)."""
+    if "patch_squares" not in view.cache:
+        squares: dict[str, tuple[float, float, int] | None] = dict.fromkeys(PATCH_NAMES)
+        flags: list[str] = []
+        frame = view.frame
+        if frame is not None:
+            size = max(int(round(view.params.patch_size_fraction * frame.iod)), 1)
+            centres, flags = _patch_centres(frame, size, view.params.patch_margin * frame.iod)
+            squares = {n: None if c is None else (c[0], c[1], size) for n, c in centres.items()}
+        view.cache["patch_squares"] = (squares, flags)
+    squares, flags = view.cache["patch_squares"]
+    return dict(squares), list(flags)
 
 
 def measure_skin(image: np.ndarray, labels: np.ndarray | FaceMap, confidence: np.ndarray | None = None,
@@ -238,37 +310,53 @@ def measure_skin(image: np.ndarray, labels: np.ndarray | FaceMap, confidence: np
     from the image-left to the image-right eye (y down, as `align.Alignment.angle`); None estimates
     it from the two eye blobs. correction: a colour correction (`faceparse.profile.correct`) that
     every colour read goes through, named `correction_name` in the row; None reads the photo as sRGB.
-
-    Patches are squares of patch_size_fraction x inter-ocular distance, axis-aligned on the photo,
-    measured over predicted skin only. A map on which a patch cannot be placed gives NaN values and
-    a flag ("no_eyes", "one_eye", "no_nose", "no_mouth", "mouth_above_eyes", "<patch>_missing"),
-    never an exception. A greyscale photo (`is_greyscale`) keeps its L* but gives NaN a*, b* and ITA,
-    flagged "greyscale".
+    See `skin_of` for what is measured.
     """
     image = np.asarray(image)
     face = as_face_map(image, labels, confidence)
     frame, flags = framed if framed is not None else face_frame(face, eye_line_angle, params)
-    flags = list(flags)
-    centres: dict[str, tuple[float, float] | None] = dict.fromkeys(PATCH_NAMES)
-    size = 0
-    if frame is not None:
-        size = max(int(round(params.patch_size_fraction * frame.iod)), 1)
-        centres, placing = _patch_centres(frame, size)
-        flags += placing
+    return skin_of(FaceView(image, face, frame, params, correction, None, tuple(flags), correction_name))
+
+
+def skin_of(view: FaceView) -> SkinProfile:
+    """Skin colour of one face (`measure_skin`).
+
+    Patches are squares of patch_size_fraction x inter-ocular distance, axis-aligned on the photo,
+    measured over predicted skin only, each at least patch_margin x iod inside the face's outline
+    (`patch_squares`). A map on which a patch cannot be placed gives NaN values and a flag
+    ("no_eyes", "one_eye", "no_nose", "no_mouth", "mouth_above_eyes", "<patch>_missing",
+    "<patch>_at_edge"), never an exception. The cheeks are pooled only when their colours lie within
+    max_cheek_dE of each other ("cheeks_disagree" otherwise: a turned face's far cheek in shadow, a
+    patch off the face). The median is over the face's skin without the neck (`FaceView.face_skin`),
+    and needs min_face_skin x iod^2 pixels ("no_skin"). A greyscale photo (`is_greyscale`) keeps its
+    L* but gives NaN a*, b* and ITA, flagged "greyscale".
+    """
+    image, face, params, correction = view.image, view.face, view.params, view.correction
+    frame = view.frame
+    flags = list(view.frame_flags)
+    squares, placing = patch_squares(view)
+    flags += placing
     patches, valid = [], {}
     for name in PATCH_NAMES:
-        if centres[name] is None:
+        if squares[name] is None:
             patches.append(SkinPatch(name=name))
             flags.append(f"{name}_missing")
             continue
-        p, valid[name] = _measure_patch(name, centres[name], size, image, face, params, correction)
+        x, y, size = squares[name]
+        p, valid[name] = _measure_patch(name, (x, y), size, image, face, params, correction)
         patches.append(p)
         flags += _patch_flags(p, params)
     cheeks = [valid[n] for n in ("cheek_left", "cheek_right") if n in valid]
     cheeks_lab = mean_lab(np.concatenate(cheeks) if cheeks else np.empty((0, 3)), params.averaging)
-    med, n_used = _skin_median(image, face, params, correction)
-    if n_used == 0:
+    left, right = (p.lab for p in patches[:2])
+    if math.dist(left, right) > params.max_cheek_dE:  # False when either is NaN
+        flags.append("cheeks_disagree")
+        cheeks_lab = np.full(3, np.nan)
+    med, n_used = _skin_median(image, face, params, correction, view.face_skin)
+    least = params.min_face_skin * frame.iod**2 if frame is not None else 0.0
+    if n_used == 0 or n_used < least:
         flags.append("no_skin")
+        med, n_used = np.full(3, np.nan), n_used
     if is_greyscale(image):  # lightness is measured; hue is not there to measure
         flags.append("greyscale")
         patches = [replace(p, lab=(p.lab[0], math.nan, math.nan), ita=math.nan) for p in patches]
@@ -280,12 +368,11 @@ def measure_skin(image: np.ndarray, labels: np.ndarray | FaceMap, confidence: np
         skin_ita=ita(med[0], med[2]), skin_n_used=n_used,
         eye_line_angle=frame.angle if frame is not None else math.nan,
         inter_ocular_px=frame.iod if frame is not None else math.nan,
-        averaging=params.averaging, flags=tuple(flags), correction=correction_name)
+        averaging=params.averaging, flags=tuple(flags), correction=view.correction_name)
 
 
 def _take(view: FaceView) -> tuple[dict, list[str]]:
-    row = measure_skin(view.image, view.face, None, None, view.params, framed=(view.frame, list(view.frame_flags)),
-                       correction=view.correction, correction_name=view.correction_name).as_row()
+    row = skin_of(view).as_row()
     return row, [f for f in str(row.pop("skin_flags")).split(";") if f]
 
 

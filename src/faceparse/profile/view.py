@@ -40,6 +40,7 @@ class FaceView:
     points: np.ndarray | None = None
     frame_flags: tuple[str, ...] = ()  # why there is no frame (`no_eyes`, `one_eye`)
     correction_name: str = "none"      # the row's colour_correction
+    cache: dict = field(default_factory=dict, repr=False)  # results several measures share (`skin.patch_squares`)
 
     # -- reading colour ---------------------------------------------------------------------------
     def pixels(self, mask: np.ndarray) -> np.ndarray:

@@ -1,0 +1,121 @@
+"""The measure registry (`faceparse.profile.measures`): each measure writes the columns it declares,
+every flag a row can carry is listed in the README, `--measures` picks columns, and the skin and
+fWHR fixes of the face measures (patch margin, cheeks that disagree, the neck, fWHR out of range)."""
+
+import math
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from faceparse.errors import FaceparseConfigError
+from faceparse.profile import measures
+from faceparse.profile.face import profile_face
+from faceparse.profile.fwhr import fwhr_from_labels
+from faceparse.profile.params import ProfileParams
+from faceparse.profile.skin import measure_skin
+
+ROOT = Path(__file__).resolve().parents[1]
+SKIN_RGB = (194, 150, 130)
+
+
+def _face(shift_mouth: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A frontal synthetic face: skin ellipse, hair cap and brows, two eyes 120 px apart, nose, mouth."""
+    labels = np.zeros((512, 512), np.uint8)
+    cv2.ellipse(labels, (256, 270), (150, 200), 0, 0, 360, 1, -1)
+    head = labels == 1
+    labels[:110][head[:110]] = 2
+    for x in (196, 316):
+        cv2.ellipse(labels, (x, 188), (30, 6), 0, 0, 360, 2, -1)
+        cv2.ellipse(labels, (x, 220), (22, 10), 0, 0, 360, 3, -1)
+    cv2.ellipse(labels, (256, 290), (22, 45), 0, 0, 360, 4, -1)
+    cv2.ellipse(labels, (256, 370 + shift_mouth), (45, 14), 0, 0, 360, 5, -1)
+    image = np.full((512, 512, 3), 90, np.uint8)
+    image[labels == 1] = SKIN_RGB
+    return image, labels
+
+
+def test_each_measure_writes_exactly_its_columns_flags_last():
+    image, labels = _face()
+    row = profile_face(image, labels)
+    for name in measures.NAMES:
+        m = measures.get(name)
+        assert m.columns[-1] == f"{name}_flags" and len(set(m.columns)) == len(m.columns), name
+        assert set(m.columns) <= set(row), (name, set(m.columns) - set(row))
+        assert m.definition and m.flags, name
+
+
+def test_measures_option_leaves_other_columns_out():
+    image, labels = _face()
+    only = profile_face(image, labels, params=ProfileParams(measures=("fwhr",)))
+    assert "fwhr" in only and "cheeks_L" not in only and not any(c.startswith("contrast_") for c in only)
+    everything = profile_face(image, labels)
+    assert only["fwhr"] == everything["fwhr"]  # one measure's value does not depend on the others taken
+    assert measures.parse_names("all") == measures.NAMES
+    assert measures.parse_names("pose, skin") == ("pose", "skin")
+    with pytest.raises(FaceparseConfigError, match="unknown measure 'ita'"):
+        measures.parse_names("skin,ita")
+
+
+def test_readme_lists_every_flag_and_flags_raised_are_listed():
+    readme = (ROOT / "README.md").read_text()
+    assert measures.flags_markdown() in readme, "README's flag list differs from measures.flags_markdown()"
+    # Flags raised on broken maps are all listed (placeholders filled in).
+    image, labels = _face()
+    broken = []
+    for drop in (3, 4, 5):  # no eyes, no nose, no mouth
+        lab = labels.copy()
+        lab[lab == drop] = 1
+        broken.append(lab)
+    one_eye = labels.copy()
+    one_eye[:, :256][one_eye[:, :256] == 3] = 1
+    above = labels.copy()
+    above[above == 5] = 1
+    cv2.ellipse(above, (256, 150), (45, 14), 0, 0, 360, 5, -1)
+    raised = set()
+    for lab in broken + [one_eye, above]:
+        row = profile_face(image, lab)
+        raised |= {f for k, v in row.items() if k.endswith("_flags") for f in str(v).split(";") if f}
+    assert {"no_eyes", "one_eye", "no_nose", "no_mouth", "mouth_above_eyes", "cheek_left_missing"} <= raised
+    assert all(measures.is_listed(f) for f in raised), sorted(f for f in raised if not measures.is_listed(f))
+    assert not measures.is_listed("made_up_flag") and measures.is_listed("unreadable: truncated JPEG")
+
+
+def test_cheek_patch_keeps_its_margin_from_the_outline():
+    # A face narrow on the image-left side: the cheek's centre, halfway between the nose and the
+    # outline, puts a 42-px patch (0.35 x 120) within 6 px (0.05 x 120) of the outline; it moves inward.
+    image, labels = _face()
+    cut = labels.copy()
+    cut[:, :150][cut[:, :150] == 1] = 0
+    params = ProfileParams()
+    p = {q.name: q for q in measure_skin(image, cut, params=params).patches}["cheek_right"]
+    outline = np.flatnonzero(cut[int(p.y)] != 0).min()  # the face's first column on the patch's row
+    x0 = int(round(p.x - p.size_px / 2))
+    assert x0 - outline >= 0.05 * 120 - 1, (x0, outline)
+    # Untouched on the full face: the patch sits where the cheek's centre puts it.
+    q = {q.name: q for q in measure_skin(image, labels, params=params).patches}["cheek_right"]
+    assert p.x > q.x
+
+
+def test_cheeks_that_disagree_are_not_pooled():
+    image, labels = _face()
+    image[:, 256:][labels[:, 256:] == 1] = (60, 40, 35)  # the image-right cheek (the subject's left) in shadow
+    s = measure_skin(image, labels)
+    left, right = ({p.name: p for p in s.patches}[n].lab for n in ("cheek_left", "cheek_right"))
+    assert math.dist(left, right) > 10 and "cheeks_disagree" in s.flags
+    assert all(math.isnan(v) for v in s.cheeks_lab) and math.isnan(s.cheeks_ita)
+    calm = measure_skin(*_face())
+    assert "cheeks_disagree" not in calm.flags and not math.isnan(calm.cheeks_lab[0])
+
+
+def test_fwhr_out_of_range_is_left_empty_and_the_width_method_is_a_column():
+    image, labels = _face()
+    ok = fwhr_from_labels(labels)
+    assert not math.isnan(ok.fwhr) and ok.width_method == "outline_median"
+    # The mouth 60 px lower: the height grows and fWHR falls below the range given.
+    _, low = _face(shift_mouth=60)
+    narrow = fwhr_from_labels(low, params=ProfileParams(fwhr_range=(ok.fwhr * 0.99, 2.8)))
+    assert math.isnan(narrow.fwhr) and math.isnan(narrow.width_px) and "fwhr_out_of_range" in narrow.flags
+    assert re.fullmatch(r"outline_median|ear_notch(_left|_right)?", narrow.width_method)
