@@ -1,10 +1,12 @@
 """Validation of the instrument on the London face set: test-retest (neutral vs smiling photo of
-the same person), agreement of the map fWHR with hand-placed landmarks, and ITA by ethnicity."""
+the same person), agreement of the map fWHR with hand-placed landmarks, and ITA by ethnicity.
+Every measure, both face sets and the literature: `faceparse.profile.validation`."""
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,9 @@ from faceparse.profile.stats import bootstrap_ci, icc_2_1, icc_3_1, pearson_r
 
 _LONDON = re.compile(r"(?P<id>\d{3})_(?P<shot>\d{2})$")
 EXPRESSIONS = {"03": "neutral", "08": "smiling"}
+# The columns whose test-retest metrics/profile.json has kept since the first study, and their key
+# names there (icc_<name>, icc_<name>_pairs, icc21_<name>); `faceparse.profile.validation` has the rest.
+LEGACY_RETEST = {"cheeks_L": "L", "cheeks_b": "b", "cheeks_ita": "ita", "fwhr": "fwhr"}
 
 
 def london_table(profile: pd.DataFrame, root: Path) -> pd.DataFrame:
@@ -28,12 +33,40 @@ def london_table(profile: pd.DataFrame, root: Path) -> pd.DataFrame:
     info = pd.read_csv(root / "london_info.csv", dtype={"face_id": str})
     t = t.merge(info.rename(columns={"face_id": "person", "face_eth": "ethnicity", "face_gender": "gender",
                                      "face_age": "age"}), on="person", how="left")
-    tem_fwhr = []
-    for photo in t["photo"]:
-        tem = Path(photo).with_suffix(".tem")
-        tem_fwhr.append(fwhr_from_landmarks(read_tem(tem)).fwhr if tem.exists() else math.nan)
-    t["fwhr_landmarks"] = tem_fwhr
+    t["fwhr_landmarks"] = template_fwhr(t["photo"])
     return t
+
+
+def template_fwhr(photos: Iterable[str | Path]) -> list[float]:
+    """The fWHR of each photo's hand-placed template (the `.tem` beside it; NaN for a photo without one)."""
+    out = []
+    for photo in photos:
+        tem = Path(photo).with_suffix(".tem")
+        out.append(fwhr_from_landmarks(read_tem(tem)).fwhr if tem.exists() else math.nan)
+    return out
+
+
+def retest_iccs(t: pd.DataFrame, columns: Iterable[str]) -> dict[str, dict]:
+    """Test-retest of each numeric column of `t` (`london_table`'s rows) over the people with both a
+    neutral and a smiling photo: column -> {"icc31": ICC(3,1), consistency; "icc21": ICC(2,1),
+    absolute agreement, which also counts a constant shift such as a smile's wider face; "pairs":
+    the people with a value in both}. ICCs of fewer than 3 pairs are NaN; a column is left out when
+    `t` lacks it or one of the two expressions."""
+    columns = [c for c in columns if c in t.columns]
+    if not columns or not {"neutral", "smiling"} <= set(t["expression"].dropna()):
+        return {}
+    wide = t.pivot_table(index="person", columns="expression", values=columns, aggfunc="first", dropna=False)
+    out = {}
+    for col in columns:
+        if col not in wide.columns.get_level_values(0) or not {"neutral", "smiling"} <= set(wide[col].columns):
+            continue
+        pair = wide[col][["neutral", "smiling"]].dropna()
+        enough = len(pair) > 2
+        with np.errstate(divide="ignore", invalid="ignore"):  # a column constant over everyone: NaN
+            out[col] = {"icc31": icc_3_1(pair["neutral"].to_numpy(), pair["smiling"].to_numpy()) if enough else math.nan,
+                        "icc21": icc_2_1(pair[["neutral", "smiling"]].to_numpy()) if enough else math.nan,
+                        "pairs": int(len(pair))}
+    return out
 
 
 def validate_london(t: pd.DataFrame, seed: int = 0) -> dict:
@@ -43,12 +76,12 @@ def validate_london(t: pd.DataFrame, seed: int = 0) -> dict:
     wide = t.pivot_table(index="person", columns="expression",
                          values=["cheeks_L", "cheeks_b", "cheeks_ita", "fwhr"], aggfunc="first", dropna=False)
     out: dict = {"photos": int(len(t)), "people_with_both_photos": int(wide.dropna().shape[0])}
-    for col, name in (("cheeks_L", "L"), ("cheeks_b", "b"), ("cheeks_ita", "ita"), ("fwhr", "fwhr")):
-        if col in wide.columns.get_level_values(0) and {"neutral", "smiling"} <= set(wide[col].columns):
-            pair = wide[col][["neutral", "smiling"]].dropna()
-            out[f"icc_{name}"] = icc_3_1(pair["neutral"].to_numpy(), pair["smiling"].to_numpy()) if len(pair) > 2 else math.nan
-            out[f"icc_{name}_pairs"] = int(len(pair))
-            out[f"icc21_{name}"] = icc_2_1(pair[["neutral", "smiling"]].to_numpy()) if len(pair) > 2 else math.nan
+    retest = retest_iccs(t, LEGACY_RETEST)
+    for col, name in LEGACY_RETEST.items():
+        if col in retest:
+            out[f"icc_{name}"] = retest[col]["icc31"]
+            out[f"icc_{name}_pairs"] = retest[col]["pairs"]
+            out[f"icc21_{name}"] = retest[col]["icc21"]
     ok = t[["fwhr", "fwhr_landmarks"]].dropna()
     out["fwhr_vs_landmarks_r"] = pearson_r(ok["fwhr"].to_numpy(), ok["fwhr_landmarks"].to_numpy()) if len(ok) > 2 else math.nan
     out["fwhr_vs_landmarks_mad"] = float((ok["fwhr"] - ok["fwhr_landmarks"]).abs().mean()) if len(ok) else math.nan
