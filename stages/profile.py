@@ -5,7 +5,9 @@
 Writes <out>/profile.csv (one row per face, with quality flags), <out>/review/index.html (each face
 drawn with where it was measured, `faceparse.review`), metrics/profile.json and the run's speed in
 metrics/timings/profile.json; on the London set also the test-retest and landmark-agreement figures
-and their scatter plots.
+and their scatter plots, and, with `profile.canada`, every measure validated on both template-labelled
+sets (`faceparse.profile.validation`): <out>/validation/{canada,templates}.csv, the figures in
+metrics/profile.json ("validation") and their tables in <out>/validation/tables.md.
 """
 
 import shutil
@@ -24,7 +26,9 @@ from faceparse.profile.colour import ITA_BOUNDS, ITA_CATEGORIES
 from faceparse.profile.correct import colour_source
 from faceparse.profile.london import london_table, validate_london
 from faceparse.profile.params import ProfileStageParams
-from faceparse.profile.run import summarise, timed_profile
+from faceparse.profile.run import profile_rows, summarise, timed_profile
+from faceparse.profile.validation import template_rows, validation_metrics
+from faceparse.profile.validation_tables import markdown_tables
 from faceparse.resume import write_rows
 from faceparse.review import MANIFEST, ReviewWriter
 
@@ -67,6 +71,8 @@ def main() -> None:
             lt = london_table(table, folder)
             summary["london"] = validate_london(lt)
             plot_validation(lt, ROOT / "metrics/plots/profile")
+            if cfg.canada:
+                summary.update(_validate(predictor, cfg, rows, folder, Path(cfg.canada), colour, out / "validation"))
         else:
             (ROOT / "metrics/plots/profile").mkdir(parents=True, exist_ok=True)
         plot_distributions(table[table["face_index"] >= 0], ROOT / "metrics/plots/profile/profile_distributions.png",
@@ -78,6 +84,23 @@ def main() -> None:
         t.metrics({f"london.{k}": v for k, v in summary.get("london", {}).items() if isinstance(v, (int, float))})
         t.artifact(out / "profile.csv")
     print(f"profiled {summary['faces']} faces in {summary['photos']} photos ({faces_per_second:.2f} faces/s)")
+
+
+def _validate(predictor: Predictor, cfg: ProfileStageParams, london_rows: list[dict], london: Path, canada: Path,
+              colour, out: Path) -> dict:
+    """Every measure on the London and Canada sets against the same measure on the maps drawn from their
+    templates (`faceparse.profile.validation`): the Canada photos profiled as London's were, the
+    template rows of both, the figures ("london", "validation") and their tables in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    canada_rows = profile_rows(predictor, list_images(canada, recursive=True), cfg.measure, colour=colour)
+    photos = [Path(r["photo"]) for r in london_rows + canada_rows if r["face_index"] == 0]
+    truth = template_rows([p for p in photos if p.with_suffix(".tem").is_file()], cfg.measure, colour)
+    write_rows(out / "canada.csv", [{**r, "photo": _relative(r["photo"])} for r in canada_rows])
+    write_rows(out / "templates.csv", [{**r, "photo": _relative(r["photo"])} for r in truth])
+    figures = validation_metrics(pd.DataFrame(london_rows + canada_rows), pd.DataFrame(truth), london, canada,
+                                 cfg.measure.measures)
+    (out / "tables.md").write_text(markdown_tables(figures))
+    return figures
 
 
 if __name__ == "__main__":

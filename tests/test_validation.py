@@ -16,9 +16,10 @@ from faceparse.profile.landmarks import fwhr_from_landmarks, read_tem
 from faceparse.profile.london import retest_iccs, validate_london
 from faceparse.profile.params import ProfileParams
 from faceparse.profile.stats import icc_2_1, icc_3_1
+from faceparse.profile.validation_tables import markdown_tables
 from faceparse.profile.validation import (LITERATURE, Finding, age_correlations, agreement, canada_table,
                                           columns_of_interest, difference_ci, ethnicity_means, findings,
-                                          markdown_tables, read_canada_info, sex_differences, template_map,
+                                          read_canada_info, sex_differences, template_map,
                                           template_points, template_row, validation_metrics, value_columns, verdict)
 
 # Shrout & Fleiss (1979), Table 2: 6 targets by 4 judges; their Table 4: ICC(2,1) = .29, ICC(3,1) = .71.

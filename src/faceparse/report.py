@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from faceparse.profile.validation_tables import validation_tables
+
 
 def _fmt(v: Any, digits: int = 4) -> str:
     if v is None:
@@ -241,6 +243,13 @@ def _profile_sections(profile: dict, plots: Path) -> list[tuple[str, str, Any]]:
             out.append(("table", "Cheek ITA by self-reported ethnicity (mean, 95% bootstrap CI)", _table([
                 {"ethnicity": g, "photos": v["n_photos"], "mean ITA": _fmt(v["mean_ita"], 1),
                  "95% CI": f"{_fmt(v['ci95'][0], 1)} to {_fmt(v['ci95'][1], 1)}"} for g, v in groups.items()])))
+    if profile.get("validation"):
+        tables, notes = validation_tables(profile)
+        out.append(("text", "Every measure against hand-placed templates, test-retest, and beside the literature",
+                    "The London (40 people) and Canada (40, another lab's camera) photos measured on the model's map "
+                    "and on the map drawn from each photo's hand-placed template; README, \"How far to trust each "
+                    "measure\". The findings the tables number: " + notes.replace("\n", " ")))
+        out += [("table", title, _table(rows)) for title, rows in tables]
     flags = profile.get("flags", {})
     if flags:
         out.append(("table", "Quality flags raised (faces)", _table([{"flag": k, "faces": v} for k, v in flags.items()])))

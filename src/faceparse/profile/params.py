@@ -55,7 +55,10 @@ class ProfileParams:
     min_face_skin: float = 0.5         # face skin below this x iod^2 pixels: too little skin to read (no_skin)
     # A cheek patch keeps this x iod from the face's outline (moved towards the nose, else dropped).
     patch_margin: float = 0.05
-    max_cheek_dE: float = 10.0         # cheeks further apart (CIE 1976 dE) are not pooled (London: at most 7.6)
+    # Cheeks further apart (CIE 1976 dE) are not pooled (cheeks_disagree): a far cheek in shadow or a
+    # patch off the face (a face turned 35 degrees: 39). One side lit more in a studio is not: London
+    # at most 7.6, the Canada men's side-lit photos up to 14.6 on their template maps.
+    max_cheek_dE: float = 20.0
     fwhr_range: tuple[float, float] = (1.2, 2.8)  # fWHR outside it is geometry gone wrong: left empty
     # Facial contrast (`contrast`): the ring of skin around each feature, x iod wide, and the least
     # support a feature and its ring need.
@@ -114,6 +117,9 @@ class ProfileStageParams:
     limit: int = 0               # the first N photos only; 0 = all
     chart: str | None = None     # a photo of a ColorChecker 24 in the session's light, "auto" (one in each photo), or None
     white_balance: str = "none"  # none | sclera: the chart-free white balance (not with a chart)
+    # The Canada face set (template-labelled, another lab's camera): with London, every measure is
+    # validated on it against its templates (`faceparse.profile.validation`); None skips that.
+    canada: str | None = None
     measure: ProfileParams = field(default_factory=ProfileParams)
 
     def __post_init__(self) -> None:
