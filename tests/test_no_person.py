@@ -82,25 +82,29 @@ def test_a_map_with_neither_eyes_nor_nose_is_not_measured():
     assert (labels == SKIN).sum() > 80_000
 
 
-def test_the_gate_counts_min_feature_pixels_of_eyes_or_nose():
-    # min_feature_pixels is 20: 19 eye pixels and 19 nose pixels are no face; 20 eye pixels (one
-    # eye of 4 x 5) without a nose are, and so is a nose of 4 x 5 without eyes.
+def test_the_gate_asks_for_a_nose_of_min_feature_pixels_and_min_nose_share():
+    # min_feature_pixels is 20 and min_nose_share 0.005 of the labelled pixels. Eyes without a nose
+    # (a cat's face) are no face; 19 nose pixels are none; a nose of 20 px is too small a share of
+    # this 100,000-px head; a nose of 0.006 of it is a face.
     params = ProfileParams()
-    assert params.min_feature_pixels == 20
-    image, labels = _face(eyes=False, nose=False)
-    tiny = labels.copy()
-    tiny[220, 180:199] = EYES                                   # 19 px
-    tiny[290, 240:259] = NOSE                                   # 19 px
-    assert ((tiny == EYES).sum(), (tiny == NOSE).sum()) == (19, 19)
-    assert is_not_a_face(FaceMap.from_photo(tiny), params)
-    row = profile_face(image, tiny, params=params)
+    assert (params.min_feature_pixels, params.min_nose_share) == (20, 0.005)
+    image, labels = _face(nose=False)
+    assert (labels == EYES).sum() == 880 and is_not_a_face(FaceMap.from_photo(labels), params)
+    row = profile_face(image, labels, params=params)
     assert NOT_A_FACE in row["colour_flags"].split(";") and math.isnan(row["skin_median_L"])
-    for part in (EYES, NOSE):
-        enough = labels.copy()
-        enough[218:222, 180:185] = part                         # 4 x 5 = 20 px
-        assert (enough == part).sum() == 20
-        assert not is_not_a_face(FaceMap.from_photo(enough), params)
-        assert NOT_A_FACE not in profile_face(image, enough, params=params)["colour_flags"].split(";")
+    labelled = int((labels != 0).sum())                          # skin, hair, eyes, mouth: about 100,000 px
+    least = int(np.ceil(0.005 * labelled))
+
+    def with_nose(pixels: int) -> np.ndarray:
+        out = labels.copy()
+        ys, xs = np.unravel_index(np.arange(pixels), (40, 40))
+        out[270 + ys, 236 + xs] = NOSE                           # on skin, between the eyes and the mouth
+        return out
+
+    for pixels, face in ((19, False), (20, False), (least - 1, False), (least, True)):
+        nosed = with_nose(pixels)
+        assert int((nosed == NOSE).sum()) == pixels and int((nosed != 0).sum()) == labelled
+        assert is_not_a_face(FaceMap.from_photo(nosed), params) is not face, (pixels, least)
 
 
 def test_a_map_with_eyes_and_nose_is_measured():

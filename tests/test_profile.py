@@ -315,7 +315,8 @@ def test_missing_parts_give_nan_and_flags_not_exceptions():
     assert "no_eyes" in prof.flags
     assert {f"{n}_missing" for n in ("cheek_left", "cheek_right", "forehead")} <= set(prof.flags)
     assert all(math.isnan(p.lab[0]) for p in prof.patches) and math.isnan(prof.cheeks_ita)
-    assert prof.skin_median_lab[0] == pytest.approx(SKIN_LAB[0], abs=0.5)  # the skin is still there
+    # Without two eyes there is no size to judge the skin's support by, nor a chin: no median either.
+    assert math.isnan(prof.skin_median_lab[0]) and prof.skin_n_used == 0
     fw = fwhr_from_labels(labels)
     assert math.isnan(fw.fwhr) and "no_eyes" in fw.flags
 
@@ -338,8 +339,9 @@ def test_missing_parts_give_nan_and_flags_not_exceptions():
     assert "forehead_missing" in prof.flags and not math.isnan(_patch(prof, "cheek_left").lab[0])
 
     blank = np.zeros_like(labels)
-    row = profile_face(image, blank)
-    assert "no_eyes" in row["skin_flags"] and "no_skin" in row["skin_flags"] and math.isnan(row["fwhr"])
+    assert "no_eyes" in measure_skin(image, blank).flags
+    row = profile_face(image, blank)   # no nose: not a face, nothing measured
+    assert "not_a_face" in row["colour_flags"] and row["skin_flags"] == "" and math.isnan(row["fwhr"])
 
 
 # --- fWHR on the synthetic map ------------------------------------------------------------------

@@ -70,8 +70,8 @@ ROW_FLAGS = {
     "unreadable: <why>": "the file is not a readable image (the row has no face)",
     "no_face": "the detector found no face in the photo (one row for the photo)",
     "several_faces": "the photo holds more than one face (one row each, largest first)",
-    "not_a_face": "the map finds neither eyes nor a nose in what the detector took for a face (an animal, a "
-                  "pattern): nothing is measured",
+    "not_a_face": "the map finds no nose (less than min_nose_share of its labelled pixels) in what the detector "
+                  "took for a face (an animal, a cup, a pattern): nothing is measured",
 }
 LIGHT_FLAGS = {
     "no_sclera": "fewer than min_sclera_pixels of sclera: eyes closed, too small, or sunglasses",
@@ -120,6 +120,6 @@ def flags_markdown() -> str:
     """The flags of `all_flags` as the README lists them: one line per source."""
     lines = []
     for source, flags in all_flags().items():
-        listed = ", ".join(f"`{f}` ({meaning})" for f, meaning in flags.items())
+        listed = "; ".join(f"`{f}`: {meaning}" for f, meaning in flags.items())
         lines.append(f"- **{source}**: {listed}")
     return "\n".join(lines)

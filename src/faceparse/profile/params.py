@@ -53,6 +53,9 @@ class ProfileParams:
     chin_below_eyes: float = 1.85
     brow_reach: float = 0.5            # a brow is hair at most this x iod above its eye's top
     min_face_skin: float = 0.5         # face skin below this x iod^2 pixels: too little skin to read (no_skin)
+    # A "face" whose map has less nose than this share of its labelled pixels is not one (not_a_face):
+    # real faces hold at least 0.016 (London, Canada, FASSEG to 90 degrees, FaceSynthetics), a raccoon 0.0035.
+    min_nose_share: float = 0.005
     # A cheek patch keeps this x iod from the face's outline (moved towards the nose, else dropped).
     patch_margin: float = 0.05
     # Cheeks further apart (CIE 1976 dE) are not pooled (cheeks_disagree): a far cheek in shadow or a
@@ -93,6 +96,7 @@ class ProfileParams:
             "chin_below_eyes": self.chin_below_eyes > 0,
             "brow_reach": self.brow_reach > 0,
             "min_face_skin": self.min_face_skin >= 0,
+            "min_nose_share": 0 <= self.min_nose_share < 1,
             "patch_margin": self.patch_margin >= 0,
             "max_cheek_dE": self.max_cheek_dE > 0,
             "fwhr_range": 0 < self.fwhr_range[0] < self.fwhr_range[1],

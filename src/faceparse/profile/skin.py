@@ -328,7 +328,7 @@ def skin_of(view: FaceView) -> SkinProfile:
     "<patch>_at_edge"), never an exception. The cheeks are pooled only when their colours lie within
     max_cheek_dE of each other ("cheeks_disagree" otherwise: a turned face's far cheek in shadow, a
     patch off the face). The median is over the face's skin without the neck (`FaceView.face_skin`),
-    and needs min_face_skin x iod^2 pixels ("no_skin"). A greyscale photo (`is_greyscale`) keeps its
+    and needs two eyes and min_face_skin x iod^2 pixels ("no_skin"). A greyscale photo (`is_greyscale`) keeps its
     L* but gives NaN a*, b* and ITA, flagged "greyscale".
     """
     image, face, params, correction = view.image, view.face, view.params, view.correction
@@ -352,11 +352,12 @@ def skin_of(view: FaceView) -> SkinProfile:
     if math.dist(left, right) > params.max_cheek_dE:  # False when either is NaN
         flags.append("cheeks_disagree")
         cheeks_lab = np.full(3, np.nan)
-    med, n_used = _skin_median(image, face, params, correction, view.face_skin)
-    least = params.min_face_skin * frame.iod**2 if frame is not None else 0.0
-    if n_used == 0 or n_used < least:
-        flags.append("no_skin")
-        med, n_used = np.full(3, np.nan), n_used
+    med, n_used = np.full(3, np.nan), 0
+    if frame is not None:  # without two eyes there is no size to judge the support by, nor a chin
+        med, n_used = _skin_median(image, face, params, correction, view.face_skin)
+        if n_used == 0 or n_used < params.min_face_skin * frame.iod**2:
+            flags.append("no_skin")
+            med = np.full(3, np.nan)
     if is_greyscale(image):  # lightness is measured; hue is not there to measure
         flags.append("greyscale")
         patches = [replace(p, lab=(p.lab[0], math.nan, math.nan), ita=math.nan) for p in patches]
@@ -385,7 +386,10 @@ MEASURE = Measure(
     {"no_eyes": "the map has no eyes: no patch can be placed", "one_eye": "the map has one eye",
      "no_nose": "no nose: no cheek patch", "no_mouth": "no mouth: no cheek patch",
      "mouth_above_eyes": "the mouth is not below the eyes: the map is wrong, no cheek patch",
-     "<patch>_missing": "the patch could not be placed", "<patch>_small": "fewer skin pixels than min_patch_pixels",
+     "<patch>_missing": "the patch could not be placed",
+     "<patch>_at_edge": "no place for the patch patch_margin x iod inside the face's outline (left empty)",
+     "cheeks_disagree": "the cheeks differ by more than max_cheek_dE (a far cheek in shadow, a patch off the "
+     "face): cheeks_* left empty", "<patch>_small": "fewer skin pixels than min_patch_pixels",
      "<patch>_nonskin": "less of the patch is skin than min_skin_share", "<patch>_clipped":
      "more of its skin clipped than max_clipped_share", "<patch>_low_confidence": "mean confidence below min_confidence",
      "no_skin": "too little face skin for the median (min_face_skin)", "greyscale": "the photo holds no colour: "
