@@ -65,7 +65,7 @@ def test_readme_lists_every_flag_and_flags_raised_are_listed():
     # Flags raised on broken maps are all listed (placeholders filled in).
     image, labels = _face()
     broken = []
-    for drop in (3, 4, 5):  # no eyes, no nose, no mouth
+    for drop in (3, 4, 5):  # no eyes, no nose (not_a_face), no mouth
         lab = labels.copy()
         lab[lab == drop] = 1
         broken.append(lab)
@@ -78,7 +78,7 @@ def test_readme_lists_every_flag_and_flags_raised_are_listed():
     for lab in broken + [one_eye, above]:
         row = profile_face(image, lab)
         raised |= {f for k, v in row.items() if k.endswith("_flags") for f in str(v).split(";") if f}
-    assert {"no_eyes", "one_eye", "no_nose", "no_mouth", "mouth_above_eyes", "cheek_left_missing"} <= raised
+    assert {"no_eyes", "one_eye", "not_a_face", "no_mouth", "mouth_above_eyes", "cheek_left_missing"} <= raised
     assert all(measures.is_listed(f) for f in raised), sorted(f for f in raised if not measures.is_listed(f))
     assert not measures.is_listed("made_up_flag") and measures.is_listed("unreadable: truncated JPEG")
 
