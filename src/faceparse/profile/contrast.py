@@ -74,6 +74,8 @@ def _take(view: FaceView) -> tuple[dict, list[str]]:
     row: dict[str, float | int] = dict.fromkeys(COLUMNS[:-1], math.nan)
     flags = list(found.flags)
     for name in FEATURES:
+        if name == "brows" and "brows_fringe" in found.flags:  # a guess at the brow under the fringe: not reported
+            continue
         mask = found.masks[name]
         feature, n = view.mean_lab(mask)
         skin, n_ring = view.mean_lab(view.window_mask(rings[name]) & view.face_skin)

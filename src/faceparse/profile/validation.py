@@ -38,11 +38,17 @@ from faceparse.profile.stats import bootstrap_ci, icc_2_1, pearson_r
 from faceparse.profile.validation_tables import EVENNESS_COLUMNS, columns_of_interest
 
 # -- the template's face map and its five points ------------------------------------------------------
-# The map a measure is checked against: the template's regions as drawn (no band: the band along each
-# boundary is for scoring a parser, where hand-placed contours are not pixel-exact; here it would
-# shrink every feature and part it from its skin) and the skin up to the template's hairline (the
-# forehead patch needs a forehead; London 003 and 045 have hair over theirs, which this map calls skin).
-TEMPLATE_BAND = 0
+# The map a measure is checked against: the london_check stage's rasterisation of the template, with
+# the skin up to the template's hairline (the forehead patch needs a forehead and a brow its skin
+# above; London 003 and 045 have hair over theirs, which this map calls skin). Where a measure places
+# things (patches, the fWHR's rows, the frame) it reads the regions as drawn; the colour of a feature
+# (`FEATURE_MEASURES`: contrast, feature colour) is read with london_check's band of 2 pixels along
+# each boundary left unlabelled: hand-placed contours are not pixel-exact, so a pixel there is not
+# surely feature nor skin (the brows are drawn loosely: by the model's map 42% of a Canada template's
+# brow is skin, 20% of a London one's), and the truth holds only the pixels it is sure of. The band cannot serve placement: it
+# parts a thin upper lip from the mouth and the forehead's skin from the brows.
+TEMPLATE_BAND = 2
+FEATURE_MEASURES = ("contrast", "features")
 TEMPLATE_HAIRLINE = True
 # FRL points as the detector's five (`geometry.POINT_NAMES`: the subject's right eye, left eye, nose
 # tip, right and left mouth corner). FRL's "left" is the image's left, the subject's right. The FRL
@@ -78,7 +84,8 @@ def template_points(points: np.ndarray) -> np.ndarray:
 def template_row(photo: Path | str, params: ProfileParams = ProfileParams(), colour: ColourSource = ColourSource(),
                  band: int = TEMPLATE_BAND, hairline: bool = TEMPLATE_HAIRLINE) -> dict:
     """The profile row of one photo measured on its template's map (`template_map`, the `.tem` beside
-    it) with the template's five points: the columns of `run.profile_rows`' rows for the measures of
+    it; the feature measures' columns on the map with `band`, the others on the map as drawn) with the
+    template's five points: the columns of `run.profile_rows`' rows for the measures of
     `params.measures` (face_index 0, one face), no model involved. colour: how the photo's colours
     are read, as for the model's rows it is checked against (default: as taken)."""
     photo = Path(photo)
@@ -89,8 +96,13 @@ def template_row(photo: Path | str, params: ProfileParams = ProfileParams(), col
     if points.shape != (FRL_POINTS, 2):
         raise FaceparseDataError(tem, f"expected the FRL template's {FRL_POINTS} points, found {len(points)}")
     image = read_image(photo)
-    labels = template_map(points, image.shape[:2], band, hairline)
-    measured = profile_face(image, labels, None, None, params, colour.for_photo(image), template_points(points))
+    taken = colour.for_photo(image)
+    drawn = profile_face(image, template_map(points, image.shape[:2], 0, hairline), None, None, params, taken,
+                         template_points(points))
+    sure = profile_face(image, template_map(points, image.shape[:2], band, hairline), None, None, params, taken,
+                        template_points(points)) if set(FEATURE_MEASURES) & set(params.measures) else drawn
+    columns = {c for name in FEATURE_MEASURES if name in params.measures for c in measures.get(name).columns}
+    measured = {c: sure[c] if c in columns else v for c, v in drawn.items()}
     flags = [f for key, v in measured.items() if key.endswith("_flags") for f in str(v).split(";") if f]
     return {"photo": str(photo), "face_index": 0, "n_faces": 1, "width": image.shape[1], "height": image.shape[0],
             **measured, "flags": ";".join(dict.fromkeys(flags))}
