@@ -325,7 +325,8 @@ def skin_of(view: FaceView) -> SkinProfile:
     measured over predicted skin only, each at least patch_margin x iod inside the face's outline
     (`patch_squares`). A map on which a patch cannot be placed gives NaN values and a flag
     ("no_eyes", "one_eye", "no_nose", "no_mouth", "mouth_above_eyes", "<patch>_missing",
-    "<patch>_at_edge"), never an exception. The cheeks are pooled only when their colours lie within
+    "<patch>_at_edge"), never an exception; so does one with fewer than min_patch_pixels unclipped
+    skin pixels ("<patch>_small" or "<patch>_clipped"). The cheeks are pooled only when their colours lie within
     max_cheek_dE of each other ("cheeks_disagree" otherwise: a turned face's far cheek in shadow, a
     patch off the face). The median is over the face's skin without the neck (`FaceView.face_skin`),
     and needs two eyes and min_face_skin x iod^2 pixels ("no_skin"). A greyscale photo (`is_greyscale`) keeps its
@@ -344,8 +345,11 @@ def skin_of(view: FaceView) -> SkinProfile:
             continue
         x, y, size = squares[name]
         p, valid[name] = _measure_patch(name, (x, y), size, image, face, params, correction)
-        patches.append(p)
         flags += _patch_flags(p, params)
+        if len(valid[name]) < params.min_patch_pixels:  # too few pixels to read a colour from: none reported
+            p = replace(p, lab=(math.nan,) * 3, ita=math.nan)
+            del valid[name]
+        patches.append(p)
     cheeks = [valid[n] for n in ("cheek_left", "cheek_right") if n in valid]
     cheeks_lab = mean_lab(np.concatenate(cheeks) if cheeks else np.empty((0, 3)), params.averaging)
     left, right = (p.lab for p in patches[:2])
@@ -389,9 +393,9 @@ MEASURE = Measure(
      "<patch>_missing": "the patch could not be placed",
      "<patch>_at_edge": "no place for the patch patch_margin x iod inside the face's outline (left empty)",
      "cheeks_disagree": "the cheeks differ by more than max_cheek_dE (a far cheek in shadow, a patch off the "
-     "face): cheeks_* left empty", "<patch>_small": "fewer skin pixels than min_patch_pixels",
-     "<patch>_nonskin": "less of the patch is skin than min_skin_share", "<patch>_clipped":
-     "more of its skin clipped than max_clipped_share", "<patch>_low_confidence": "mean confidence below min_confidence",
+     "face): cheeks_* left empty", "<patch>_small": "fewer skin pixels than min_patch_pixels: no colour",
+     "<patch>_nonskin": "less of the patch is skin than min_skin_share", "<patch>_clipped": "more of its skin clipped than max_clipped_share (no colour when fewer than min_patch_pixels "
+     "are left)", "<patch>_low_confidence": "mean confidence below min_confidence",
      "no_skin": "too little face skin for the median (min_face_skin)", "greyscale": "the photo holds no colour: "
      "L* only"},
     _take)
