@@ -383,19 +383,25 @@ def _take(view: FaceView) -> tuple[dict, list[str]]:
 
 _EMPTY = SkinProfile(tuple(SkinPatch(n) for n in PATCH_NAMES), (math.nan,) * 3, math.nan, (math.nan,) * 3, math.nan,
                      0, math.nan, math.nan, "linear", ())
+FLAGS = {
+    "no_eyes": "the map has no eyes: no patch can be placed",
+    "one_eye": "the map has one eye",
+    "no_nose": "no nose: no cheek patch",
+    "no_mouth": "no mouth: no cheek patch",
+    "mouth_above_eyes": "the mouth is not below the eyes: the map is wrong, no cheek patch",
+    "<patch>_missing": "the patch could not be placed",
+    "<patch>_at_edge": "no place for the patch patch_margin x iod inside the face's outline (left empty)",
+    "cheeks_disagree": "the cheeks differ by more than max_cheek_dE (a far cheek in shadow, a patch off the face): "
+                       "cheeks_* left empty",
+    "<patch>_small": "fewer skin pixels than min_patch_pixels: no colour",
+    "<patch>_nonskin": "less of the patch is skin than min_skin_share",
+    "<patch>_clipped": "more of its skin clipped than max_clipped_share (no colour when fewer than "
+                       "min_patch_pixels are left)",
+    "<patch>_low_confidence": "mean confidence below min_confidence",
+    "no_skin": "too little face skin for the median (min_face_skin)",
+    "greyscale": "the photo holds no colour: L* only",
+}
 MEASURE = Measure(
     "skin", "skin colour: CIE L*a*b* (D65) and ITA (Chardon et al. 1991) of both cheeks and the forehead, averaged "
     "in linear light over predicted skin, and the median over the face's skin",
-    tuple(_EMPTY.as_row()),
-    {"no_eyes": "the map has no eyes: no patch can be placed", "one_eye": "the map has one eye",
-     "no_nose": "no nose: no cheek patch", "no_mouth": "no mouth: no cheek patch",
-     "mouth_above_eyes": "the mouth is not below the eyes: the map is wrong, no cheek patch",
-     "<patch>_missing": "the patch could not be placed",
-     "<patch>_at_edge": "no place for the patch patch_margin x iod inside the face's outline (left empty)",
-     "cheeks_disagree": "the cheeks differ by more than max_cheek_dE (a far cheek in shadow, a patch off the "
-     "face): cheeks_* left empty", "<patch>_small": "fewer skin pixels than min_patch_pixels: no colour",
-     "<patch>_nonskin": "less of the patch is skin than min_skin_share", "<patch>_clipped": "more of its skin clipped than max_clipped_share (no colour when fewer than min_patch_pixels "
-     "are left)", "<patch>_low_confidence": "mean confidence below min_confidence",
-     "no_skin": "too little face skin for the median (min_face_skin)", "greyscale": "the photo holds no colour: "
-     "L* only"},
-    _take)
+    tuple(_EMPTY.as_row()), FLAGS, _take)
