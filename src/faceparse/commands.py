@@ -194,6 +194,10 @@ def run_profile(load: Callable[[], Predictor], inputs: list[str], out: str | Pat
     print(f"{int(faces.sum())} faces from {table.loc[faces, 'photo'].nunique()} of {len(photos)} photos -> {out}")
     tell_problems(table.loc[~faces, "flags"], {"unreadable": "could not be read", "no_face": "had no face found"},
                   "the flags column")
+    not_a_face = int(table.loc[faces, "flags"].str.split(";").map(lambda f: "not_a_face" in f).sum())
+    if not_a_face:
+        print(f"  {not_a_face} face(s) found by the detector are not faces the map can measure (no nose: an animal, "
+              "an object) and were not measured: see not_a_face in the flags column", file=sys.stderr)
     return 0
 
 
