@@ -119,3 +119,16 @@ def test_fwhr_out_of_range_is_left_empty_and_the_width_method_is_a_column():
     narrow = fwhr_from_labels(low, params=ProfileParams(fwhr_range=(ok.fwhr * 0.99, 2.8)))
     assert math.isnan(narrow.fwhr) and math.isnan(narrow.width_px) and "fwhr_out_of_range" in narrow.flags
     assert re.fullmatch(r"outline_median|ear_notch(_left|_right)?", narrow.width_method)
+
+
+def test_a_map_with_the_mouth_above_the_eyes_gives_no_feature_colour_or_contrast():
+    # As on a photo on its side: the map's mouth lies above its eye line. Its features are not read.
+    image, labels = _face()
+    labels[labels == 5] = 1
+    cv2.ellipse(labels, (256, 150), (45, 14), 0, 0, 360, 5, -1)
+    row = profile_face(image, labels)
+    for name in ("contrast", "features"):
+        assert row[f"{name}_flags"] == "mouth_above_eyes", name
+    assert all(math.isnan(row[c]) for c in ("contrast_eyes_L", "contrast_lips_L", "lips_L", "eyes_L", "brows_L"))
+    good = profile_face(*_face())
+    assert not math.isnan(good["contrast_eyes_L"]) and not math.isnan(good["lips_L"])

@@ -38,7 +38,7 @@ import math
 import cv2
 import numpy as np
 
-from faceparse.profile.features import FEATURES, FLAGS, face_features, support_flag
+from faceparse.profile.features import FEATURES, FLAGS, face_features, support_flag, unplaceable
 from faceparse.profile.measures import Measure
 from faceparse.profile.view import FaceView
 
@@ -66,8 +66,8 @@ def ring_frames(view: FaceView) -> dict[str, np.ndarray]:
 
 
 def _take(view: FaceView) -> tuple[dict, list[str]]:
-    if view.frame is None:
-        return {}, list(view.frame_flags)
+    if unplaceable(view):
+        return {}, unplaceable(view)
     p = view.params
     found = face_features(view)
     rings = ring_frames(view)
@@ -99,6 +99,7 @@ MEASURE = Measure(
     "lips against a ring of skin around each (Russell 2009; Porcheron, Mauger & Russell 2013)",
     COLUMNS,
     {"no_eyes": "the map has no eyes: no feature can be placed", "one_eye": "the map has one eye",
+     "mouth_above_eyes": FLAGS["mouth_above_eyes"],
      "no_<feature>": "fewer pixels of the feature than min_feature_pixels",
      "<feature>_clipped": "fewer unclipped pixels of the feature than min_feature_pixels",
      "<feature>_ring_small": "fewer unclipped skin pixels around the feature than min_ring_pixels",

@@ -89,6 +89,17 @@ def _teeth(view: FaceView, mouth: np.ndarray) -> np.ndarray:
     return teeth.astype(bool) & mouth
 
 
+def unplaceable(view: FaceView) -> list[str]:
+    """Why the features of a view cannot be told apart: no two eyes (the frame's flags), or a mouth
+    that is not below the eyes (`mouth_above_eyes`: a map gone wrong, as on a photo on its side)."""
+    f = view.frame
+    if f is None:
+        return list(view.frame_flags)
+    if f.mouth and f.mouth[0].top <= max(e.bottom for e in f.eyes):
+        return ["mouth_above_eyes"]
+    return []
+
+
 def face_features(view: FaceView) -> Features:
     """The brows, eye region and lips of a view that has a frame (computed once per view)."""
     if "features" not in view.cache:
@@ -121,8 +132,8 @@ def support_flag(name: str, mask_pixels: int, read_pixels: int, least: int) -> s
 
 
 def _take(view: FaceView) -> tuple[dict, list[str]]:
-    if view.frame is None:
-        return {}, list(view.frame_flags)
+    if unplaceable(view):
+        return {}, unplaceable(view)
     found = face_features(view)
     row: dict[str, float | int] = dict.fromkeys(COLUMNS[:-1], math.nan)
     flags = list(found.flags)
@@ -146,6 +157,7 @@ def _take(view: FaceView) -> tuple[dict, list[str]]:
 
 
 FLAGS = {"no_eyes": "the map has no eyes: no feature can be placed", "one_eye": "the map has one eye",
+         "mouth_above_eyes": "the mouth is not below the eyes: the map is wrong, no feature is read",
          "no_<feature>": "fewer pixels of the feature than min_feature_pixels",
          "<feature>_clipped": "fewer unclipped pixels of the feature than min_feature_pixels",
          "brows_fringe": "head hair joins the brows from above (a fringe): the brows cannot be told from it, "
