@@ -151,12 +151,17 @@ def test_near_zero_denominator_gives_nan_and_a_flag():
     grey = image.copy()
     for cls, v in ((1, 180), (2, 60), (3, 150), (4, 180), (5, 120)):
         grey[labels == cls] = v  # neutral greys: a* and b* are 0 on skin and features alike
+    whole_grey = CONTRAST(view(grey, labels))
+    grey[labels == 0] = (40, 90, 160)  # a coloured background: the photo is not greyscale, its face is
     row = CONTRAST(view(grey, labels))
     flags = row["contrast_flags"].split(";")
     assert {f"{f}_{c}_undefined" for f in ("brows", "eyes", "lips") for c in "ab"} == set(flags)
     assert all(measures.is_listed(f) for f in flags)
     assert math.isnan(row["contrast_eyes_a"]) and math.isnan(row["contrast_lips_b"])
     assert row["contrast_lips_L"] == pytest.approx(michelson((180,) * 3, (120,) * 3)[0], abs=2e-3)
+    # A greyscale photo reads L* contrast only, flagged greyscale rather than undefined.
+    assert whole_grey["contrast_flags"] == "greyscale" and math.isnan(whole_grey["contrast_lips_a"])
+    assert whole_grey["contrast_lips_L"] == row["contrast_lips_L"]
 
 
 def test_teeth_are_not_lips_but_the_ring_goes_round_them():

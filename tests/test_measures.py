@@ -15,7 +15,10 @@ from faceparse.profile import measures
 from faceparse.profile.face import profile_face
 from faceparse.profile.fwhr import fwhr_from_labels
 from faceparse.profile.params import ProfileParams
+from faceparse.facemap import FaceMap
+from faceparse.profile.frame import face_frame
 from faceparse.profile.skin import measure_skin
+from faceparse.profile.view import FaceView
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIN_RGB = (194, 150, 130)
@@ -40,11 +43,27 @@ def _face(shift_mouth: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def test_each_measure_writes_exactly_its_columns_flags_last():
     image, labels = _face()
     row = profile_face(image, labels)
+    declared = []
     for name in measures.NAMES:
         m = measures.get(name)
         assert m.columns[-1] == f"{name}_flags" and len(set(m.columns)) == len(m.columns), name
-        assert set(m.columns) <= set(row), (name, set(m.columns) - set(row))
         assert m.definition and m.flags, name
+        values, _ = m.take(FaceView(image, *_framed(labels)))  # what the measure itself returns
+        assert set(values) <= set(m.columns[:-1]), (name, set(values) - set(m.columns))
+        declared += m.columns
+    # The row: every measure's columns, then the light's, the correction's and face_flags; nothing else.
+    rest = [c for c in row if c not in declared]
+    assert rest == ["sclera_L", "sclera_a", "sclera_b", "sclera_n", "skin_clipped_high_share", "light_flags",
+                    "chart_method", "chart_dE_mean", "chart_dE_max", "chart_x0", "chart_y0", "chart_x1", "chart_y1",
+                    "colour_flags", "face_flags"], rest
+    assert list(row)[: len(declared)] == declared
+
+
+def _framed(labels: np.ndarray) -> tuple:
+    """A FaceView's map, frame and the rest of its fields for `labels`, as `profile_face` builds them."""
+    face = FaceMap.from_photo(labels)
+    frame, flags = face_frame(face, None, ProfileParams())
+    return face, frame, ProfileParams(), None, None, tuple(flags)
 
 
 def test_measures_option_leaves_other_columns_out():

@@ -4,7 +4,7 @@ YuNet at min_score 0.5 takes a cat, a raccoon, a dog's neck, an ocelot's head, a
 galaxies for faces (tests/data/no_person/README.md: the photos, their licences and scores). Whatever
 the model then paints on such a "face", the profile must not report a skin colour, a feature's
 colour or contrast, or an fWHR for it. The gate for that is `profile.face.is_not_a_face` (a map with
-neither eyes nor nose is not measured); the first tests check it on maps built here, the last runs
+no nose to speak of is not measured); the first tests check it on maps built here, the last runs
 the study's model on the photos.
 """
 
@@ -67,7 +67,7 @@ def test_a_map_with_neither_eyes_nor_nose_is_not_measured():
     assert (labels == EYES).sum() == 0 and (labels == NOSE).sum() == 0
     assert is_not_a_face(face, params)
     row = profile_face(image, labels, params=params)
-    assert NOT_A_FACE in row["colour_flags"].split(";")
+    assert NOT_A_FACE in row["face_flags"].split(";")
     columns = _measure_columns(params)
     assert {"skin_median_L", "cheeks_L", "fwhr", "contrast_eyes_L", "lips_L"} <= set(columns)
     # colour_correction names how the photo's colours were read: it is the photo's, not a value.
@@ -75,7 +75,7 @@ def test_a_map_with_neither_eyes_nor_nose_is_not_measured():
     for column in [c for c in columns if c != "colour_correction"] + list(LIGHT_COLUMNS):
         value = row[column]
         assert isinstance(value, float) and math.isnan(value), (column, value)
-    # Each measure's flags column is there and empty: the one reason is in colour_flags.
+    # Each measure's flags column is there and empty: the one reason is in face_flags.
     assert all(row[m.columns[-1]] == "" for m in measures.selected(params.measures))
     # The skin is all there (86,066 px of SKIN_RGB with OpenCV 4.14's ellipse): the gate, not a lack
     # of skin, leaves the row empty.
@@ -91,7 +91,7 @@ def test_the_gate_asks_for_a_nose_of_min_feature_pixels_and_min_nose_share():
     image, labels = _face(nose=False)
     assert (labels == EYES).sum() == 880 and is_not_a_face(FaceMap.from_photo(labels), params)
     row = profile_face(image, labels, params=params)
-    assert NOT_A_FACE in row["colour_flags"].split(";") and math.isnan(row["skin_median_L"])
+    assert NOT_A_FACE in row["face_flags"].split(";") and math.isnan(row["skin_median_L"])
     labelled = int((labels != 0).sum())                          # skin, hair, eyes, mouth: about 100,000 px
     least = int(np.ceil(0.005 * labelled))
 
@@ -113,7 +113,7 @@ def test_a_map_with_eyes_and_nose_is_measured():
     assert ((labels == EYES).sum(), (labels == NOSE).sum()) == (880, 3960)   # 2 x 44 x 10, 44 x 90
     assert not is_not_a_face(FaceMap.from_photo(labels), params)
     row = profile_face(image, labels, params=params)
-    assert NOT_A_FACE not in row["colour_flags"].split(";")
+    assert NOT_A_FACE not in row["face_flags"].split(";")
     # One skin colour: every patch and the median read SKIN_LAB (within 0.5 for 8-bit rounding),
     # and ITA = arctan((65.67 - 50) / 16.89) = 42.86 degrees, "light" (41, 55].
     for prefix in ("cheek_left", "cheek_right", "forehead", "cheeks", "skin_median"):

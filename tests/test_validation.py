@@ -41,7 +41,9 @@ def test_agreement_is_icc_2_1_and_the_mean_absolute_difference_of_matched_photos
                                     [photos[3], photos[0], photos[0], photos[1], photos[2], photos[4]]],
                           "face_index": [0, 0, 1, 0, 0, 0], "cheeks_L": [5.0, 2.0, 50.0, 3.0, 4.0, 7.0]})
     got = agreement(model, truth, ["cheeks_L", "not_there"])
-    assert got == {"cheeks_L": {"icc21": pytest.approx(10 / 13), "mad": 1.0, "bias": 1.0, "pairs": 4}}
+    # ICC(3,1) = (BMS - EMS) / (BMS + EMS) = 1: a constant shift is consistency, not disagreement.
+    assert got == {"cheeks_L": {"icc21": pytest.approx(10 / 13), "icc31": pytest.approx(1.0), "mad": 1.0, "bias": 1.0,
+                                "pairs": 4}}
     # The n x 2 table of Shrout & Fleiss's first two judges, as model and template.
     sf = agreement(_rows(photos, fwhr=SHROUT_FLEISS[:, 0]), _rows(photos, fwhr=SHROUT_FLEISS[:, 1]), ["fwhr"])["fwhr"]
     assert sf["icc21"] == pytest.approx(icc_2_1(SHROUT_FLEISS[:, :2]))

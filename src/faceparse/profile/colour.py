@@ -173,3 +173,14 @@ def mean_lab(linear_pixels: np.ndarray, averaging: str = "linear") -> np.ndarray
     if averaging == "linear":
         return linear_to_lab(pix.mean(axis=0))
     return linear_to_lab(pix).mean(axis=0)
+
+
+def is_greyscale(image: np.ndarray, spread: int = 2, share: float = 0.99, step: int = 4) -> bool:
+    """Whether a `(H, W, 3) uint8` photo holds no colour: on `share` of its pixels (every `step`-th
+    row and column, which estimates the share as well at 1/16 of the cost) the three channels differ
+    by at most `spread` (a greyscale photo saved as RGB, JPEG noise allowed). Its a* and b* are then
+    about 0 and ITA, arctan((L* - 50) / b*), would read as +-90 degrees whatever the skin."""
+    x = np.asarray(image)[::step, ::step].astype(np.int16)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    widest = np.maximum(np.maximum(np.abs(r - g), np.abs(g - b)), np.abs(r - b))
+    return bool((widest <= spread).mean() >= share)

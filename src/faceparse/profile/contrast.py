@@ -13,8 +13,9 @@ values compare with theirs. It is a Michelson contrast only where both means are
 and b* can be near zero (the eye region's b* is -2 to 7 on the London and Canada photos) or below
 it. So a channel's ratio is left empty (flag `<feature>_<channel>_undefined`) where S + F is below
 `MIN_SUM`: with both means positive, a 1-unit error in either moves the ratio by up to 2 / (S + F),
-0.4 at 5, more than the contrasts measured (about 0.1 to 0.5). On the 80 template-checked photos
-this leaves out the eyes' b* of one face (London 002). Where one mean is negative and the sum is not
+0.4 at 5, more than the contrasts measured (about 0.1 to 0.5). On the 80 photos' template maps this
+leaves out the eyes' b* of four faces and their a* of one; on the model's maps of the 80 London
+photos, the eyes' b* of one. Where one mean is negative and the sum is not
 small, the ratio can pass +-1 (the eyes' b*: up to 1.5 there): it is still the papers' formula, to
 be read with care. L* never comes near (its sum is below 5 on a black photo only).
 
@@ -26,9 +27,9 @@ as the same skin surrounds both features for a viewer (keeping each skin pixel t
 feature's ring moves the agreement with the template maps below by 0.01 at most). The lips' ring
 surrounds the whole mouth, teeth included. The width, 0.1 x iod (about 6 mm), keeps the ring on the
 skin next to the feature: between brow and eye there is 0.2 to 0.3 x iod. Against the London and
-Canada template maps (band 2), widths of 0.05, 0.1, 0.15 and 0.2 give ICC(2,1) 0.82, 0.77, 0.74,
-0.72 for the brows' L* contrast and 0.78, 0.81, 0.85, 0.88 for the eyes': no width serves both
-better than 0.1.
+Canada template maps (band 2, London 003's fringe-covered brows still counted), widths of 0.05, 0.1,
+0.15 and 0.2 gave ICC(2,1) 0.82, 0.77, 0.74, 0.72 for the brows' L* contrast and 0.78, 0.81, 0.85,
+0.88 for the eyes': no width serves both better than 0.1.
 """
 
 from __future__ import annotations
@@ -87,11 +88,13 @@ def _take(view: FaceView) -> tuple[dict, list[str]]:
             flags.append(why)
             continue
         for c, s, f in zip(CHANNELS, skin, feature):
+            if view.greyscale and c != "L":  # a grey photo's a* and b* are JPEG noise about 0: no hue to read
+                continue
             if not s + f >= MIN_SUM:
                 flags.append(f"{name}_{c}_undefined")
                 continue
             row[f"contrast_{name}_{c}"] = float((s - f) / (s + f))
-    return row, flags
+    return row, flags + ["greyscale"] * view.greyscale
 
 
 MEASURE = Measure(
@@ -99,7 +102,7 @@ MEASURE = Measure(
     "lips against a ring of skin around each (Russell 2009; Porcheron, Mauger & Russell 2013)",
     COLUMNS,
     {"no_eyes": "the map has no eyes: no feature can be placed", "one_eye": "the map has one eye",
-     "mouth_above_eyes": FLAGS["mouth_above_eyes"],
+     "mouth_above_eyes": FLAGS["mouth_above_eyes"], "greyscale": "the photo holds no colour: L* contrast only",
      "no_<feature>": "fewer pixels of the feature than min_feature_pixels",
      "<feature>_clipped": "fewer unclipped pixels of the feature than min_feature_pixels",
      "<feature>_ring_small": "fewer unclipped skin pixels around the feature than min_ring_pixels",

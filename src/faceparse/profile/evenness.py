@@ -141,9 +141,13 @@ def _take(view: FaceView) -> tuple[dict, list[str]]:
             flags.append(f"{name}_small")
             continue
         row.update({f"{name}_sd_{ch}": float(v) for ch, v in zip(LAB, sd)})
-    for ch in LAB:  # both cheeks or none: one cheek alone would be another measure
+    # Both cheeks or none (one cheek alone would be another measure), and not two that the skin
+    # measure finds too far apart in colour to pool (a far cheek in shadow, a patch off the face).
+    disagree = "cheeks_disagree" in skin.skin_of(view).flags
+    flags += ["cheeks_disagree"] * disagree
+    for ch in LAB:
         row[f"cheeks_sd_{ch}"] = (row[f"cheek_left_sd_{ch}"] + row[f"cheek_right_sd_{ch}"]) / 2 \
-            if all(f"{c}_sd_{ch}" in row for c in CHEEKS) else math.nan
+            if all(f"{c}_sd_{ch}" in row for c in CHEEKS) and not disagree else math.nan
     if view.frame is None:
         flags += list(view.frame_flags)
     else:
@@ -152,7 +156,7 @@ def _take(view: FaceView) -> tuple[dict, list[str]]:
             flags.append("no_skin")
         else:
             row.update({f"skin_residual_sd_{ch}": float(v) for ch, v in zip(LAB, sd)})
-    if skin.is_greyscale(view.image):  # a* and b* of a grey photo are JPEG noise about 0
+    if view.greyscale:  # a* and b* of a grey photo are JPEG noise about 0
         flags.append("greyscale")
         row.update({c: math.nan for c in COLUMNS if c.endswith(("_sd_a", "_sd_b"))})
     return row, flags
@@ -169,6 +173,7 @@ MEASURE = Measure(
      "<patch>_missing": "the cheek patch could not be placed",
      "<patch>_at_edge": "the cheek patch cannot keep patch_margin x iod inside the face's outline: not placed",
      "<patch>_small": "fewer unclipped skin pixels in the cheek patch than min_patch_pixels",
+     "cheeks_disagree": "the cheeks' colours differ by more than max_cheek_dE (skin): cheeks_sd_* left empty",
      "no_skin": "fewer unclipped face skin pixels (EDGE_MARGIN x iod inside the skin's edge) than min_face_skin x "
      "iod^2: no skin_residual_sd_*",
      "greyscale": "the photo holds no colour: L* only"},

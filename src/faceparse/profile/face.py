@@ -26,8 +26,10 @@ def is_not_a_face(face: FaceMap, params: ProfileParams) -> bool:
     nose, fewer than params.min_feature_pixels and than params.min_nose_share of the window's
     labelled (non-background) pixels. A cat's face (two eyes, no nose), a raccoon's (a nose of 0.35%
     of its labelled pixels), a coffee cup, a galaxy: not measured. Every face of the London, Canada,
-    FASSEG (to 90 degrees of yaw) and FaceSynthetics photos holds at least 1.6% nose. Without a nose
-    neither cheek patch nor fWHR can be placed, so a real face so occluded loses little."""
+    FASSEG (to 90 degrees of yaw) and FaceSynthetics photos holds at least 1.6% nose. This asks more
+    than "neither eyes nor nose": a cat's map has eyes. A real face whose nose is hidden (a mask, a
+    hand) loses every value with it; without a nose neither cheek patch nor fWHR could be placed, but
+    its forehead, brows, eyes and pose could have been read."""
     labelled = int((face.labels != BACKGROUND).sum())
     nose = int((face.labels == NOSE).sum())
     return nose < params.min_feature_pixels or nose < params.min_nose_share * labelled
@@ -37,15 +39,15 @@ def profile_face(image: np.ndarray, labels: np.ndarray | FaceMap, confidence: np
                  eye_line_angle: float | None = None, params: ProfileParams = ProfileParams(),
                  colour: PhotoColour = AS_TAKEN, points: np.ndarray | None = None) -> dict[str, float | int | str]:
     """One row of named columns: each measure of `params.measures` (`measures.get(name)(view)`), then
-    `measure_light(...).as_row()`, `colour_correction` and `colour.as_row()`.
+    `measure_light(...).as_row()`, `colour_correction`, `colour.as_row()` and `face_flags`.
 
     image: `(H, W, 3) uint8` sRGB photo; labels: `(H, W) uint8` fasseg6 face map of that photo, or
     its `FaceMap` (`predict.face_map`: the same row, without building the whole photo's map);
     confidence: `(H, W) float` max-softmax per pixel, or None (see `measure_skin`). colour: how the
     photo's colours are read (default: as taken, sRGB). Segmentation and geometry never change with it.
     points: the detector's five points `(5, 2)` (`geometry.POINT_NAMES`), for the head pose; None
-    reads the pose off the map. A map with no nose to speak of (`is_not_a_face`) gives every value
-    NaN and the flag `not_a_face` in `colour_flags`.
+    reads the pose off the map. A map with no nose to speak of (`is_not_a_face`) leaves every
+    measure's and the light's columns empty, `face_flags` "not_a_face".
     """
     face = as_face_map(np.asarray(image), labels, confidence)
     chosen = measures.selected(params.measures)
@@ -57,7 +59,8 @@ def profile_face(image: np.ndarray, labels: np.ndarray | FaceMap, confidence: np
         row.update(dict.fromkeys(LIGHT_COLUMNS, math.nan))
         row["light_flags"] = ""
         row["colour_correction"] = colour.name
-        row.update(colour.as_row(list(colour.flags) + [NOT_A_FACE]))
+        row.update(colour.as_row())
+        row["face_flags"] = NOT_A_FACE
         return row
     frame, frame_flags = face_frame(face, eye_line_angle, params)  # one frame for every measure
     correction = colour.fit.correction if colour.fit is not None else None
@@ -77,4 +80,5 @@ def profile_face(image: np.ndarray, labels: np.ndarray | FaceMap, confidence: np
     row.update(light.as_row())
     row["colour_correction"] = colour.name
     row.update(colour.as_row(flags))
+    row["face_flags"] = ""
     return row

@@ -35,7 +35,6 @@ import numpy as np
 from faceparse.profile.colour import linear_to_lab
 from faceparse.profile.frame import EYES, HAIR, MOUTH, Blob
 from faceparse.profile.measures import Measure
-from faceparse.profile.skin import is_greyscale
 from faceparse.profile.view import FaceView
 
 FEATURES = ("brows", "eyes", "lips")
@@ -137,7 +136,7 @@ def _take(view: FaceView) -> tuple[dict, list[str]]:
     found = face_features(view)
     row: dict[str, float | int] = dict.fromkeys(COLUMNS[:-1], math.nan)
     flags = list(found.flags)
-    grey = is_greyscale(view.image)
+    grey = view.greyscale
     for name in FEATURES:
         if name == "brows" and "brows_fringe" in found.flags:  # a guess at the brow under the fringe: not reported
             continue

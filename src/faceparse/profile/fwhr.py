@@ -176,7 +176,10 @@ def fwhr_from_labels(labels: np.ndarray | FaceMap, eye_line_angle: float | None 
 
 def _take(view: FaceView) -> tuple[dict, list[str]]:
     row = fwhr_from_labels(view.face, None, view.params, framed=(view.frame, list(view.frame_flags))).as_row()
-    return row, [f for f in str(row.pop("fwhr_flags")).split(";") if f]
+    flags = [f for f in str(row.pop("fwhr_flags")).split(";") if f]
+    # A map of a grey photo is drawn by a model that learned faces in colour: its outline moves (a
+    # London face: fWHR 1.57 grey, 1.62 in colour). The value is kept, flagged.
+    return row, flags + ["greyscale"] * view.greyscale
 
 
 MEASURE = Measure(
@@ -187,6 +190,7 @@ MEASURE = Measure(
      "no_mouth": "no mouth: no height", "nose_above_eyes": "the nose is not below the eyes: the map is wrong",
      "no_face_run": "the midline row does not cross the face", "no_brow_<side>": "no brow hair above that eye",
      "mouth_above_brow": "the mouth is not below the brows",
+     "greyscale": "the photo holds no colour: the map, and so fWHR, is less sure (kept)",
      "fwhr_out_of_range": "fWHR outside fwhr_range: the map's geometry is wrong (a photo on its side, a part "
      "missed); fWHR, width and height left empty"},
     _take)

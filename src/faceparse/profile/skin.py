@@ -135,9 +135,10 @@ def _measure_patch(name: str, centre: tuple[float, float], size: int, image: np.
     return patch, valid
 
 
-def _patch_flags(p: SkinPatch, params: ProfileParams) -> list[str]:
+def _patch_flags(p: SkinPatch, params: ProfileParams, n_valid: int) -> list[str]:
+    """The patch's quality flags; `n_valid`: its unclipped skin pixels, the ones its colour is read from."""
     flags = []
-    if p.n_skin < params.min_patch_pixels:
+    if n_valid < params.min_patch_pixels:
         flags.append(f"{p.name}_small")
     if not p.skin_share >= params.min_skin_share:
         flags.append(f"{p.name}_nonskin")
@@ -197,28 +198,18 @@ def as_face_map(image: np.ndarray, labels: np.ndarray | FaceMap, confidence: np.
     return FaceMap.from_photo(labels, confidence)
 
 
-def is_greyscale(image: np.ndarray, spread: int = 2, share: float = 0.99, step: int = 4) -> bool:
-    """Whether a `(H, W, 3) uint8` photo holds no colour: on `share` of its pixels (every `step`-th
-    row and column, which estimates the share as well at 1/16 of the cost) the three channels differ
-    by at most `spread` (a greyscale photo saved as RGB, JPEG noise allowed). Its a* and b* are then
-    about 0 and ITA, arctan((L* - 50) / b*), would read as +-90 degrees whatever the skin."""
-    x = np.asarray(image)[::step, ::step].astype(np.int16)
-    r, g, b = x[..., 0], x[..., 1], x[..., 2]
-    widest = np.maximum(np.maximum(np.abs(r - g), np.abs(g - b)), np.abs(r - b))
-    return bool((widest <= spread).mean() >= share)
-
-
-def _inside_outline(frame: Frame, x: float, y: float, size: int, margin: float, towards: float) -> float | None:
-    """The frame column nearest `x`, moving towards column `towards`, at which the square of side
-    `size` centred on (column, `y`) keeps `margin` pixels from the face's outline (every pixel of it
-    at least that far from a pixel outside `Frame.filled`); None when no column up to `towards` does."""
+def _inside_outline(distance: np.ndarray, x: float, y: float, size: int, margin: float, towards: float) -> float | None:
+    """The column nearest `x`, moving towards column `towards`, at which the square of side `size`
+    centred on (column, `y`) keeps `margin` pixels from the face's outline: every pixel of it at least
+    that far from a pixel outside the face, by `distance` (`Frame.distance`, or its transpose to move
+    down a column instead); None when no column up to `towards` does."""
     half = size / 2
     r0, r1 = int(round(y - half)), int(round(y - half)) + size
-    if r0 < 0 or r1 > frame.labels.shape[0]:
+    if r0 < 0 or r1 > distance.shape[0]:
         return None
     # Distance of each pixel of the square's rows to the outline, the least over the rows, then over
     # each `size`-wide run of columns: the square's nearest approach to the outline at each column.
-    band = frame.distance[r0:r1].min(axis=0)
+    band = distance[r0:r1].min(axis=0)
     if band.size < size:
         return None
     nearest = np.lib.stride_tricks.sliding_window_view(band, size).min(axis=1)  # [c]: columns c .. c + size - 1
@@ -242,7 +233,7 @@ def _patch_centres(frame: Frame, size: int, margin: float) -> tuple[dict[str, tu
     if forehead is not None:
         fx, fy = forehead
         eyes_top = min(e.top for e in frame.eyes)
-        placed = _inside_outline_rows(frame, fx, fy, size, margin, eyes_top - size / 2)
+        placed = _inside_outline(frame.distance.T, fy, fx, size, margin, eyes_top - size / 2)  # down the column
         if placed is None:
             flags.append("forehead_at_edge")
         else:
@@ -259,26 +250,12 @@ def _patch_centres(frame: Frame, size: int, margin: float) -> tuple[dict[str, tu
             if c is None:
                 continue
             towards = nose[0].left - size / 2 if side == 0 else nose[0].right + size / 2
-            x = _inside_outline(frame, c[0], c[1], size, margin, towards)
+            x = _inside_outline(frame.distance, c[0], c[1], size, margin, towards)
             if x is None:
                 flags.append(f"{name}_at_edge")
             else:
                 centres[name] = frame.photo_xy(x, c[1])
     return centres, flags
-
-
-def _inside_outline_rows(frame: Frame, x: float, y: float, size: int, margin: float, towards: float) -> float | None:
-    """`_inside_outline` along a column: the row nearest `y`, moving towards row `towards`."""
-    moved = _inside_outline(_Transposed(frame), y, x, size, margin, towards)
-    return moved
-
-
-class _Transposed:
-    """A frame's outline distance with rows and columns swapped, for `_inside_outline` down a column."""
-
-    def __init__(self, frame: Frame) -> None:
-        self.distance = frame.distance.T
-        self.labels = frame.labels.T
 
 
 def patch_squares(view: FaceView) -> tuple[dict[str, tuple[float, float, int] | None], list[str]]:
@@ -319,19 +296,26 @@ def measure_skin(image: np.ndarray, labels: np.ndarray | FaceMap, confidence: np
 
 
 def skin_of(view: FaceView) -> SkinProfile:
-    """Skin colour of one face (`measure_skin`).
+    """Skin colour of one face (`measure_skin`), computed once per view (the evenness reads whether
+    its cheeks disagree).
 
     Patches are squares of patch_size_fraction x inter-ocular distance, axis-aligned on the photo,
     measured over predicted skin only, each at least patch_margin x iod inside the face's outline
     (`patch_squares`). A map on which a patch cannot be placed gives NaN values and a flag
     ("no_eyes", "one_eye", "no_nose", "no_mouth", "mouth_above_eyes", "<patch>_missing",
     "<patch>_at_edge"), never an exception; so does one with fewer than min_patch_pixels unclipped
-    skin pixels ("<patch>_small" or "<patch>_clipped"). The cheeks are pooled only when their colours lie within
+    skin pixels ("<patch>_small"). The cheeks are pooled only when their colours lie within
     max_cheek_dE of each other ("cheeks_disagree" otherwise: a turned face's far cheek in shadow, a
     patch off the face). The median is over the face's skin without the neck (`FaceView.face_skin`),
     and needs two eyes and min_face_skin x iod^2 pixels ("no_skin"). A greyscale photo (`is_greyscale`) keeps its
     L* but gives NaN a*, b* and ITA, flagged "greyscale".
     """
+    if "skin" not in view.cache:
+        view.cache["skin"] = _skin_of(view)
+    return view.cache["skin"]
+
+
+def _skin_of(view: FaceView) -> SkinProfile:
     image, face, params, correction = view.image, view.face, view.params, view.correction
     frame = view.frame
     flags = list(view.frame_flags)
@@ -345,7 +329,7 @@ def skin_of(view: FaceView) -> SkinProfile:
             continue
         x, y, size = squares[name]
         p, valid[name] = _measure_patch(name, (x, y), size, image, face, params, correction)
-        flags += _patch_flags(p, params)
+        flags += _patch_flags(p, params, len(valid[name]))
         if len(valid[name]) < params.min_patch_pixels:  # too few pixels to read a colour from: none reported
             p = replace(p, lab=(math.nan,) * 3, ita=math.nan)
             del valid[name]
@@ -362,7 +346,7 @@ def skin_of(view: FaceView) -> SkinProfile:
         if n_used == 0 or n_used < params.min_face_skin * frame.iod**2:
             flags.append("no_skin")
             med = np.full(3, np.nan)
-    if is_greyscale(image):  # lightness is measured; hue is not there to measure
+    if view.greyscale:  # lightness is measured; hue is not there to measure
         flags.append("greyscale")
         patches = [replace(p, lab=(p.lab[0], math.nan, math.nan), ita=math.nan) for p in patches]
         cheeks_lab = np.array([cheeks_lab[0], math.nan, math.nan])
@@ -393,10 +377,9 @@ FLAGS = {
     "<patch>_at_edge": "no place for the patch patch_margin x iod inside the face's outline (left empty)",
     "cheeks_disagree": "the cheeks differ by more than max_cheek_dE (a far cheek in shadow, a patch off the face): "
                        "cheeks_* left empty",
-    "<patch>_small": "fewer skin pixels than min_patch_pixels: no colour",
+    "<patch>_small": "fewer unclipped skin pixels than min_patch_pixels: no colour",
     "<patch>_nonskin": "less of the patch is skin than min_skin_share",
-    "<patch>_clipped": "more of its skin clipped than max_clipped_share (no colour when fewer than "
-                       "min_patch_pixels are left)",
+    "<patch>_clipped": "more of its skin clipped than max_clipped_share (clipped pixels are left out)",
     "<patch>_low_confidence": "mean confidence below min_confidence",
     "no_skin": "too little face skin for the median (min_face_skin)",
     "greyscale": "the photo holds no colour: L* only",

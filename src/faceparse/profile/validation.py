@@ -14,7 +14,7 @@ import math
 import re
 import warnings
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,7 @@ from faceparse.profile.face import profile_face
 from faceparse.profile.landmarks import read_tem
 from faceparse.profile.london import london_table, retest_iccs, template_fwhr, validate_london
 from faceparse.profile.params import ProfileParams
-from faceparse.profile.stats import bootstrap_ci, icc_2_1, pearson_r
+from faceparse.profile.stats import bootstrap_ci, icc_2_1, icc_3_1, pearson_r
 from faceparse.profile.validation_tables import EVENNESS_COLUMNS, columns_of_interest
 
 # -- the template's face map and its five points ------------------------------------------------------
@@ -58,6 +58,9 @@ FRL_FIVE = ((0,), (1,), (54, 60), (87,), (93,))
 
 # -- which columns are measure values --------------------------------------------------------------
 _NOT_A_VALUE = re.compile(r"(_[xy]\d?|_n|_n_\w+|_size_px|_share|_confidence)$")
+# The measures' text columns: a run whose model finds no value leaves them all empty, which pandas reads as
+# numbers, so they are known by name, not by the table's type.
+_TEXT = re.compile(r"(_category|_method|^fwhr_brow|^averaging|^colour_correction)$")
 
 
 def template_map(points: np.ndarray, shape: tuple[int, int], band: int = TEMPLATE_BAND,
@@ -99,9 +102,10 @@ def template_row(photo: Path | str, params: ProfileParams = ProfileParams(), col
     taken = colour.for_photo(image)
     drawn = profile_face(image, template_map(points, image.shape[:2], 0, hairline), None, None, params, taken,
                          template_points(points))
-    sure = profile_face(image, template_map(points, image.shape[:2], band, hairline), None, None, params, taken,
-                        template_points(points)) if set(FEATURE_MEASURES) & set(params.measures) else drawn
-    columns = {c for name in FEATURE_MEASURES if name in params.measures for c in measures.get(name).columns}
+    features = tuple(name for name in params.measures if name in FEATURE_MEASURES)
+    sure = profile_face(image, template_map(points, image.shape[:2], band, hairline), None, None,
+                        replace(params, measures=features), taken, template_points(points)) if features else drawn
+    columns = {c for name in features for c in measures.get(name).columns}
     measured = {c: sure[c] if c in columns else v for c, v in drawn.items()}
     flags = [f for key, v in measured.items() if key.endswith("_flags") for f in str(v).split(";") if f]
     return {"photo": str(photo), "face_index": 0, "n_faces": 1, "width": image.shape[1], "height": image.shape[0],
@@ -165,7 +169,8 @@ def value_columns(table: pd.DataFrame, names: Iterable[str]) -> list[str]:
     out = []
     for m in measures.selected(tuple(names)):
         for c in m.columns[:-1]:
-            if c in table.columns and not _NOT_A_VALUE.search(c) and pd.api.types.is_numeric_dtype(table[c]):
+            if c in table.columns and not _NOT_A_VALUE.search(c) and not _TEXT.search(c) \
+                    and pd.api.types.is_numeric_dtype(table[c]):
                 out.append(c)
     return out
 
@@ -181,8 +186,9 @@ def _largest_faces(rows: pd.DataFrame) -> pd.DataFrame:
 
 def agreement(model: pd.DataFrame, truth: pd.DataFrame, columns: Iterable[str]) -> dict[str, dict]:
     """Each column of the model's rows against the template's rows of the same photos (matched on the
-    photo's path, largest face): column -> {"icc21": ICC(2,1) of the n x 2 table (model, template);
-    "mad": mean |model - template|; "bias": mean (model - template); "pairs": photos with both}.
+    photo's path, largest face): column -> {"icc21": ICC(2,1) of the n x 2 table (model, template),
+    absolute agreement; "icc31": ICC(3,1), consistency (a constant shift between the two does not
+    count); "mad": mean |model - template|; "bias": mean (model - template); "pairs": photos with both}.
     A photo with a value on one side only is not a pair (the flags say why); ICC needs 3 pairs."""
     m, t = _largest_faces(model), _largest_faces(truth)
     common = m.index.intersection(t.index)
@@ -195,7 +201,8 @@ def agreement(model: pd.DataFrame, truth: pd.DataFrame, columns: Iterable[str]) 
         diff = pair["model"] - pair["template"]
         with np.errstate(divide="ignore", invalid="ignore"):  # a column constant over every photo: NaN
             icc = icc_2_1(pair.to_numpy()) if len(pair) > 2 else math.nan
-        out[col] = {"icc21": icc, "mad": float(diff.abs().mean()) if len(pair) else math.nan,
+            consistency = icc_3_1(pair.to_numpy()) if len(pair) > 2 else math.nan
+        out[col] = {"icc21": icc, "icc31": consistency, "mad": float(diff.abs().mean()) if len(pair) else math.nan,
                     "bias": float(diff.mean()) if len(pair) else math.nan, "pairs": int(len(pair))}
     return out
 
@@ -239,11 +246,9 @@ LITERATURE: tuple[Finding, ...] = (
             "brows among the features whose contrast falls with age: not sure"),
     Finding(r"contrast_(brows|eyes|lips)_[ab]", "age", "some a* and b* contrasts decrease with age", (),
             "Porcheron, Mauger & Russell 2013, PLoS ONE 8:e57985", False, "which features and channels: not sure"),
-    Finding(r"fwhr", "sex", "no reliable sex difference (men equal or slightly higher, a small effect)", (0, -1),
-            "Lefevre et al. 2012, Evolution and Human Behavior 33:623; Lefevre et al. 2013", False,
-            "2012 ('No evidence for sexual dimorphism of facial width-to-height ratio in four large adult "
-            "samples'): none; 2013 (Evolution and Human Behavior 34:273) relates fWHR to testosterone within "
-            "men, not women to men; that men are slightly higher is not sure"),
+    Finding(r"fwhr", "sex", "no reliable sex difference", (0,),
+            "Lefevre et al. 2012, Evolution and Human Behavior 33:623 ('No evidence for sexual dimorphism of facial "
+            "width-to-height ratio in four large adult samples')", True),
     Finding(r"cheeks_L|skin_median_L", "sex", "women's skin is lighter than men's within a population", (1,),
             "Jablonski & Chaplin 2000, Journal of Human Evolution 39:57; Frost 1988, Perspectives in Biology and "
             "Medicine 32:38", False,

@@ -58,8 +58,8 @@ def validation_tables(metrics: dict, columns: Iterable[str] | None = None) -> tu
         row = {"measure": c}
         for s in ("london", "canada", "pooled"):
             a = v["agreement"][s].get(c, {})
-            row.update({f"{s} ICC(2,1)": _f(a.get("icc21")), f"{s} MAD": _f(a.get("mad")),
-                        f"{s} n": str(a.get("pairs", 0))})
+            row.update({f"{s} ICC(2,1)": _f(a.get("icc21")), f"{s} ICC(3,1)": _f(a.get("icc31")),
+                        f"{s} MAD": _f(a.get("mad")), f"{s} n": str(a.get("pairs", 0))})
         agree.append(row)
     retest = [{"measure": c, "ICC(3,1)": _f(r.get("icc31")), "ICC(2,1)": _f(r.get("icc21")),
                "n": str(r.get("pairs", 0))} for c in columns for r in [v["test_retest"].get(c, {})]]
@@ -91,7 +91,7 @@ def validation_tables(metrics: dict, columns: Iterable[str] | None = None) -> tu
     people = v["people"]
     return [
         ("Agreement with the hand-placed templates: the same measure on each photo's template map "
-         "(ICC(2,1), mean absolute difference, photos)", agree),
+         "(ICC(2,1), absolute agreement; ICC(3,1), consistency; mean absolute difference; photos)", agree),
         ("Test-retest, London neutral against smiling photos", retest),
         (f"Women minus men on {people['london'] + people['canada']} people (London {people['london']}, Canada "
          f"{people['canada']}, pooled and by set), bootstrap 95% intervals resampling each group; [n] is the "

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from faceparse.facemap import FaceMap
-from faceparse.profile.colour import mean_lab, srgb_to_linear
+from faceparse.profile.colour import is_greyscale, mean_lab, srgb_to_linear
 from faceparse.profile.correct import Correction
 from faceparse.profile.frame import HAIR, SKIN, Blob, Frame
 from faceparse.profile.params import ProfileParams
@@ -66,6 +66,11 @@ class FaceView:
         pix = self.pixels(mask)
         pix = pix[self.unclipped(pix)]
         return mean_lab(self.linear(pix), self.params.averaging), len(pix)
+
+    @cached_property
+    def greyscale(self) -> bool:
+        """Whether the photo holds no colour (`colour.is_greyscale`): a* and b* are then not there to read."""
+        return is_greyscale(self.image)
 
     # -- regions ----------------------------------------------------------------------------------
     def window_mask(self, frame_mask: np.ndarray) -> np.ndarray:
