@@ -49,11 +49,15 @@ def slow_rows(predictor: Predictor, photos) -> list[dict]:
         for face in predictor.find_faces(image):
             crop = predictor.crop_probs(warp_image(image, face.matrix, predictor.size)[None])[0]
             probs = whole_photo_probs(crop, face.matrix, image.shape)
-            rows.append(profile_face(image, probs.argmax(0).astype(np.uint8), probs.max(0), None, ProfileParams()))
+            rows.append(profile_face(image, probs.argmax(0).astype(np.uint8), probs.max(0), None, MEASURE_ALL,
+                                     points=face.points))
     return rows
 
 
 STUDY_MODEL = Path(__file__).resolve().parents[1] / "models" / "main.pt"
+# The tests' tiny model paints no nose, so the not_a_face gate would leave its rows empty: these
+# tests compare two ways of computing the same rows, so the gate (tests/test_no_person.py) is off.
+MEASURE_ALL = ProfileParams(min_nose_share=0.0)
 
 
 @pytest.fixture(params=["tiny", "study"])
@@ -72,7 +76,7 @@ def test_the_fast_profile_rows_equal_the_plain_ones(profiled_model, runtime, lon
     model = profiled_model
     predictor = Predictor(model, tta=True, target_label_set="fasseg6", runtime=runtime)
     slow = slow_rows(predictor, london)
-    fast = [row for batch in iter_profile(predictor, london, ProfileParams(), batch_size=2)
+    fast = [row for batch in iter_profile(predictor, london, MEASURE_ALL, batch_size=2)
             for group in batch for row in group]
     assert len(fast) == len(slow) == len(london)
     compared, off = 0, []
@@ -91,8 +95,9 @@ def test_the_fast_profile_rows_equal_the_plain_ones(profiled_model, runtime, lon
             if not ok:
                 off.append((key, value, b[key]))
     assert not off
-    assert compared >= 4 * len(london)  # real numbers were compared, not NaN against NaN
-    assert all(math.isfinite(r["skin_median_L"]) for r in fast)
+    if model == STUDY_MODEL:  # the tiny model paints no eyes: its colours are NaN on both paths
+        assert compared >= 4 * len(london)  # real numbers were compared, not NaN against NaN
+        assert all(math.isfinite(r["skin_median_L"]) for r in fast)
     if model == STUDY_MODEL:
         assert all(math.isfinite(r["fwhr"]) and math.isfinite(r["cheeks_L"]) for r in fast)
 
@@ -218,7 +223,7 @@ def test_bf16_gives_fp32s_maps_and_rows_within_the_stated_bounds(profiled_model,
     assert a.shape == b.shape and b.dtype == np.float32
     assert np.abs(a - b).max() < 0.25
     assert (a.argmax(1) == b.argmax(1)).mean() > 0.99
-    rows = {name: [row for batch in iter_profile(p, london, ProfileParams()) for group in batch for row in group]
+    rows = {name: [row for batch in iter_profile(p, london, MEASURE_ALL) for group in batch for row in group]
             for name, p in (("fp32", fp32), ("bf16", bf16))}
     compared = 0
     for key in ("skin_median_L", "skin_median_a", "skin_median_b", "cheeks_L", "cheeks_b"):
@@ -227,7 +232,8 @@ def test_bf16_gives_fp32s_maps_and_rows_within_the_stated_bounds(profiled_model,
         if pairs:
             compared += len(pairs)
             assert np.mean([abs(x - y) for x, y in pairs]) < 1.0, key
-    assert compared >= len(london)
+    if profiled_model == STUDY_MODEL:  # the tiny model paints no eyes: no colour to compare
+        assert compared >= len(london)
 
 
 def test_predicts_maps_are_the_whole_photo_argmax_and_max(model, london):

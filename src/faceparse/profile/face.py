@@ -29,7 +29,9 @@ def is_not_a_face(face: FaceMap, params: ProfileParams) -> bool:
     FASSEG (to 90 degrees of yaw) and FaceSynthetics photos holds at least 1.6% nose. This asks more
     than "neither eyes nor nose": a cat's map has eyes. A real face whose nose is hidden (a mask, a
     hand) loses every value with it; without a nose neither cheek patch nor fWHR could be placed, but
-    its forehead, brows, eyes and pose could have been read."""
+    its forehead, brows, eyes and pose could have been read. min_nose_share 0 turns the gate off."""
+    if params.min_nose_share == 0:  # the gate turned off: every face found is measured
+        return False
     labelled = int((face.labels != BACKGROUND).sum())
     nose = int((face.labels == NOSE).sum())
     return nose < params.min_feature_pixels or nose < params.min_nose_share * labelled

@@ -55,6 +55,7 @@ class ProfileParams:
     min_face_skin: float = 0.5         # face skin below this x iod^2 pixels: too little skin to read (no_skin)
     # A "face" whose map has less nose than this share of its labelled pixels is not one (not_a_face):
     # real faces hold at least 0.016 (London, Canada, FASSEG to 90 degrees, FaceSynthetics), a raccoon 0.0035.
+    # 0 turns the gate off.
     min_nose_share: float = 0.005
     # A cheek patch keeps this x iod from the face's outline (moved towards the nose, else dropped).
     patch_margin: float = 0.05
