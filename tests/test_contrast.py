@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from faceparse.facemap import FaceMap
-from faceparse.profile import contrast, measures
+from faceparse.profile import measures
 from faceparse.profile.frame import face_frame
 from faceparse.profile.params import ProfileParams
 from faceparse.profile.view import FaceView
+from conftest import reference_lab
 
 SKIN = (194, 150, 130)   # ColorChecker light skin
 HAIR = (70, 50, 40)      # brows and the head's hair
@@ -26,19 +27,6 @@ CONTRAST = measures.get("contrast")
 EYES = ((slice(180, 194), slice(120, 160)), (slice(180, 194), slice(240, 280)))
 BROWS = ((slice(150, 160), slice(120, 160)), (slice(150, 160), slice(240, 280)))
 MOUTH = (slice(300, 320), slice(160, 240))
-
-
-def lab(rgb) -> np.ndarray:
-    """CIE L*a*b* (D65) of 8-bit sRGB colours `(..., 3)`, written here from IEC 61966-2-1 and CIE 15
-    (the RGB -> XYZ matrix from the primaries' and D65's chromaticities), not by the code under test.
-    (194, 150, 130) gives 65.667, 13.672, 16.898."""
-    v = np.asarray(rgb, float) / 255
-    lin = np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
-    prim = np.array([[x / y, 1.0, (1 - x - y) / y] for x, y in [(0.64, 0.33), (0.30, 0.60), (0.15, 0.06)]]).T
-    white = np.array([0.3127 / 0.3290, 1.0, (1 - 0.3127 - 0.3290) / 0.3290])
-    xyz = lin @ (prim * np.linalg.solve(prim, white)).T / white
-    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
-    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
 
 
 def face(mouth: bool = True, eyes: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -76,7 +64,7 @@ def ring_pixels(h: int, w: int, r: int) -> int:
 
 
 def michelson(skin, feature) -> np.ndarray:
-    s, f = lab(skin), lab(feature)
+    s, f = reference_lab(skin), reference_lab(feature)
     return (s - f) / (s + f)
 
 

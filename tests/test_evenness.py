@@ -15,41 +15,17 @@ from faceparse.profile import evenness, measures, skin
 from faceparse.profile.frame import face_frame
 from faceparse.profile.params import ProfileParams
 from faceparse.profile.view import FaceView
+from conftest import ellipse_face, reference_lab
 
 A = (194, 150, 130)   # ColorChecker light skin
 B = (150, 110, 90)
 EVENNESS = measures.get("evenness")
 
 
-def _lab(rgb) -> np.ndarray:
-    """CIE L*a*b* (D65) of 8-bit sRGB colours `(..., 3)`, written here from IEC 61966-2-1 and CIE 15
-    (the RGB -> XYZ matrix from the primaries' and D65's chromaticities), not by the code under test.
-    (194, 150, 130) gives 65.667, 13.672, 16.898 (colour-science, with the rounded IEC matrix: 65.666,
-    13.680, 16.900)."""
-    v = np.asarray(rgb, float) / 255
-    lin = np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
-    prim = np.array([[x / y, 1.0, (1 - x - y) / y] for x, y in [(0.64, 0.33), (0.30, 0.60), (0.15, 0.06)]]).T
-    white = np.array([0.3127 / 0.3290, 1.0, (1 - 0.3127 - 0.3290) / 0.3290])
-    xyz = lin @ (prim * np.linalg.solve(prim, white)).T / white
-    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
-    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
-
-
 def _face() -> tuple[np.ndarray, np.ndarray]:
-    """A frontal fasseg6 face map (eyes 120 px apart at row 220, nose at column 256, mouth at row
-    370) and a photo with skin of colour A on a grey background."""
-    labels = np.zeros((512, 512), np.uint8)
-    cv2.ellipse(labels, (256, 270), (150, 200), 0, 0, 360, 1, -1)
-    head = labels == 1
-    labels[:110][head[:110]] = 2
-    for x in (196, 316):
-        cv2.ellipse(labels, (x, 188), (30, 6), 0, 0, 360, 2, -1)
-        cv2.ellipse(labels, (x, 220), (22, 10), 0, 0, 360, 3, -1)
-    cv2.ellipse(labels, (256, 290), (22, 45), 0, 0, 360, 4, -1)
-    cv2.ellipse(labels, (256, 370), (45, 14), 0, 0, 360, 5, -1)
-    image = np.full((512, 512, 3), 90, np.uint8)
-    image[labels == 1] = A
-    return image, labels
+    """`conftest.ellipse_face` (eyes 120 px apart at row 220, nose at column 256, mouth at row 370),
+    skin of colour A."""
+    return ellipse_face(skin=A)
 
 
 def _view(image: np.ndarray, labels: np.ndarray, params: ProfileParams = ProfileParams()) -> FaceView:
@@ -75,7 +51,7 @@ def test_a_patch_of_two_colours_has_the_spread_worked_by_hand(monkeypatch):
     # 39 x 40 - 1 = 1559 pixels read, 390 of them B: the spread of two values in shares p and 1 - p
     # is |difference| x sqrt(p (1 - p)).
     p = 390 / 1559
-    expected = np.abs(_lab(A) - _lab(B)) * math.sqrt(p * (1 - p))   # L* 15.719 x 0.4331 = 6.808
+    expected = np.abs(reference_lab(A) - reference_lab(B)) * math.sqrt(p * (1 - p))   # L* 15.719 x 0.4331 = 6.808
     got = [row[f"cheek_right_sd_{c}"] for c in "Lab"]
     assert got == pytest.approx(expected, abs=0.01)
     assert expected[0] == pytest.approx(6.808, abs=0.01)
@@ -117,7 +93,7 @@ def test_slow_shading_is_taken_away_and_the_blur_is_normalised_to_the_skin(monke
     # The ramp's own spread: L* runs from about 58 to 73 across the face, an SD of ~4 (uniform over
     # a range of ~15: 15 / sqrt(12) = 4.3; the face's rows are shorter at its sides).
     face_px = shaded[:457][labels[:457] == 1]  # the face's skin down to the chin, 0.6 x 120 below the mouth
-    raw = _lab(face_px).std(axis=0)
+    raw = reference_lab(face_px).std(axis=0)
     assert raw[0] > 3.5
     res = np.array([row[f"skin_residual_sd_{c}"] for c in "Lab"])
     # Over 90 % of the ramp is gone: all but a band within about one sigma (0.2 x 120 px) of the
@@ -140,7 +116,7 @@ def test_a_fine_pattern_is_kept_whole(monkeypatch):
     patterned[(labels == 1) & cols[None, :]] = B     # every other column B: far finer than the blur
     row = EVENNESS(_view(patterned, labels))
     # The shading is the pattern's local mean, so each pixel lies half the difference away from it.
-    half = np.abs(_lab(A) - _lab(B)) / 2                # L* 7.860, a* 0.271, b* 0.240
+    half = np.abs(reference_lab(A) - reference_lab(B)) / 2                # L* 7.860, a* 0.271, b* 0.240
     assert [row[f"skin_residual_sd_{c}"] for c in "Lab"] == pytest.approx(half, rel=0.02)
 
 

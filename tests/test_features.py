@@ -10,7 +10,8 @@ import pytest
 
 from faceparse.profile import features, measures
 from faceparse.profile.params import ProfileParams
-from test_contrast import EYE, HAIR, LIP, MOUTH, TOOTH, face, lab, view
+from conftest import reference_lab
+from test_contrast import EYE, HAIR, LIP, MOUTH, TOOTH, face, view
 
 FEATURES = measures.get("features")
 
@@ -23,7 +24,7 @@ def test_colours_and_counts_of_known_features():
     row = FEATURES(view(*face()))
     assert row["features_flags"] == ""
     for name, rgb, n in (("brows", HAIR, 2 * 10 * 40), ("eyes", EYE, 2 * 14 * 40), ("lips", LIP, 20 * 80)):
-        assert colour(row, name) == pytest.approx(lab(rgb), abs=0.02), name
+        assert colour(row, name) == pytest.approx(reference_lab(rgb), abs=0.02), name
         assert row[f"{name}_n"] == n
     assert colour(row, "lips") == pytest.approx([41.898, 38.287, 12.597], abs=0.02)
 
@@ -48,7 +49,7 @@ def test_clipped_pixels_are_left_out():
     image[300:305, 160:180] = (255, 60, 70)  # 100 lip pixels with red at 255
     row = FEATURES(view(image, labels))
     assert row["lips_n"] == 1600 - 100
-    assert colour(row, "lips") == pytest.approx(lab(LIP), abs=0.02)
+    assert colour(row, "lips") == pytest.approx(reference_lab(LIP), abs=0.02)
 
 
 def test_teeth_are_left_out_of_the_lips():
@@ -57,7 +58,7 @@ def test_teeth_are_left_out_of_the_lips():
     row = FEATURES(view(image, labels))
     assert row["features_flags"] == "lips_teeth"
     assert row["lips_n"] == 1600 - 504  # see test_contrast: the teeth opened, then grown
-    assert colour(row, "lips") == pytest.approx(lab(LIP), abs=0.02)
+    assert colour(row, "lips") == pytest.approx(reference_lab(LIP), abs=0.02)
 
 
 def test_a_mouth_in_two_blobs_is_both_lips():
@@ -75,7 +76,7 @@ def test_missing_and_small_features():
     row = FEATURES(view(*face(mouth=False)))
     assert row["features_flags"] == "no_lips" and row["lips_n"] == 0
     assert all(math.isnan(v) for v in colour(row, "lips"))
-    assert colour(row, "eyes") == pytest.approx(lab(EYE), abs=0.02)
+    assert colour(row, "eyes") == pytest.approx(reference_lab(EYE), abs=0.02)
     row = FEATURES(view(*face(), ProfileParams(min_feature_pixels=1200)))
     assert row["features_flags"] == "no_brows;no_eyes"
     assert math.isnan(row["brows_L"]) and math.isnan(row["eyes_b"]) and row["eyes_n"] == 1120
@@ -95,5 +96,5 @@ def test_greyscale_photo_keeps_lightness_only():
     row = FEATURES(view(grey, labels))
     assert row["features_flags"] == "greyscale"
     lip_grey = round(sum(LIP) / 3)
-    assert row["lips_L"] == pytest.approx(lab((lip_grey,) * 3)[0], abs=0.02)
+    assert row["lips_L"] == pytest.approx(reference_lab((lip_grey,) * 3)[0], abs=0.02)
     assert math.isnan(row["lips_a"]) and math.isnan(row["brows_b"])

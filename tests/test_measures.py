@@ -19,25 +19,15 @@ from faceparse.facemap import FaceMap
 from faceparse.profile.frame import face_frame
 from faceparse.profile.skin import measure_skin
 from faceparse.profile.view import FaceView
+from conftest import ellipse_face
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIN_RGB = (194, 150, 130)
 
 
 def _face(shift_mouth: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A frontal synthetic face: skin ellipse, hair cap and brows, two eyes 120 px apart, nose, mouth."""
-    labels = np.zeros((512, 512), np.uint8)
-    cv2.ellipse(labels, (256, 270), (150, 200), 0, 0, 360, 1, -1)
-    head = labels == 1
-    labels[:110][head[:110]] = 2
-    for x in (196, 316):
-        cv2.ellipse(labels, (x, 188), (30, 6), 0, 0, 360, 2, -1)
-        cv2.ellipse(labels, (x, 220), (22, 10), 0, 0, 360, 3, -1)
-    cv2.ellipse(labels, (256, 290), (22, 45), 0, 0, 360, 4, -1)
-    cv2.ellipse(labels, (256, 370 + shift_mouth), (45, 14), 0, 0, 360, 5, -1)
-    image = np.full((512, 512, 3), 90, np.uint8)
-    image[labels == 1] = SKIN_RGB
-    return image, labels
+    """`conftest.ellipse_face`: skin, hair cap and brows, two eyes 120 px apart, nose, mouth."""
+    return ellipse_face(mouth_shift=shift_mouth, skin=SKIN_RGB)
 
 
 def test_each_measure_writes_exactly_its_columns_flags_last():

@@ -12,6 +12,7 @@ from faceparse.profile import measures
 from faceparse.profile.frame import face_frame
 from faceparse.profile.params import ProfileParams
 from faceparse.profile.view import FaceView
+from conftest import ellipse_face
 
 
 def _head(yaw: float, roll: float, scale: float = 2.0, at=(300.0, 250.0)) -> np.ndarray:
@@ -30,20 +31,8 @@ def _head(yaw: float, roll: float, scale: float = 2.0, at=(300.0, 250.0)) -> np.
 
 
 def _face() -> tuple[np.ndarray, np.ndarray]:
-    """A frontal fasseg6 face map: skin ellipse, hair cap, brows, two eyes 120 px apart at row 220,
-    nose at column 256, mouth at row 370."""
-    labels = np.zeros((512, 512), np.uint8)
-    cv2.ellipse(labels, (256, 270), (150, 200), 0, 0, 360, 1, -1)
-    head = labels == 1
-    labels[:110][head[:110]] = 2
-    for x in (196, 316):
-        cv2.ellipse(labels, (x, 188), (30, 6), 0, 0, 360, 2, -1)
-        cv2.ellipse(labels, (x, 220), (22, 10), 0, 0, 360, 3, -1)
-    cv2.ellipse(labels, (256, 290), (22, 45), 0, 0, 360, 4, -1)
-    cv2.ellipse(labels, (256, 370), (45, 14), 0, 0, 360, 5, -1)
-    image = np.full((512, 512, 3), 90, np.uint8)
-    image[labels == 1] = (194, 150, 130)
-    return image, labels
+    """`conftest.ellipse_face`: eyes 120 px apart at row 220, nose at column 256, mouth at row 370."""
+    return ellipse_face()
 
 
 def _view(labels: np.ndarray, points, image: np.ndarray | None = None) -> FaceView:

@@ -19,6 +19,7 @@ from faceparse.errors import FaceparseDataError
 from faceparse.profile import (ProfileParams, bootstrap_ci, fwhr_from_labels, fwhr_from_landmarks, icc_3_1, ita,
                                ita_category, is_greyscale, measure_skin, pearson_r, profile_face, read_tem,
                                srgb_to_lab, srgb_to_linear, xyz_to_lab)
+from conftest import ellipse_face
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -181,23 +182,7 @@ SKIN_LAB = (65.67, 13.68, 16.89)  # ColorChecker light skin, as above
 
 
 def _face(ears: bool = False, eyes: bool = True, mouth: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    labels = np.zeros((512, 512), np.uint8)
-    cv2.ellipse(labels, (256, 270), (150, 200), 0, 0, 360, 1, -1)
-    if ears:  # 24 px beyond the face's edge at rows 235-315
-        cv2.ellipse(labels, (100, 275), (18, 40), 0, 0, 360, 1, -1)
-        cv2.ellipse(labels, (412, 275), (18, 40), 0, 0, 360, 1, -1)
-    head = labels == 1
-    labels[:110][head[:110]] = 2
-    for x in (196, 316):
-        cv2.ellipse(labels, (x, 188), (30, 6), 0, 0, 360, 2, -1)
-        if eyes:
-            cv2.ellipse(labels, (x, 220), (22, 10), 0, 0, 360, 3, -1)
-    cv2.ellipse(labels, (256, 290), (22, 45), 0, 0, 360, 4, -1)
-    if mouth:
-        cv2.ellipse(labels, (256, 370), (45, 14), 0, 0, 360, 5, -1)
-    image = np.full((512, 512, 3), 90, np.uint8)
-    image[labels == 1] = SKIN_RGB
-    return image, labels
+    return ellipse_face(ears=ears, eyes=eyes, mouth=mouth, skin=SKIN_RGB)
 
 
 def _patch(profile, name):
