@@ -15,8 +15,6 @@ import cv2
 import numpy as np
 
 from faceparse.profile import skin
-from faceparse.profile.colour import XYZ_OF_BYTE, bytes_to_xyz, linear_to_lab, xyz_to_lab_channels
-from faceparse.profile.frame import SKIN
 from faceparse.profile.measures import Measure
 from faceparse.profile.view import FaceView
 
@@ -43,17 +41,6 @@ COLUMNS = (tuple(f"{c}_sd_{ch}" for c in CHEEKS + ("cheeks",) for ch in LAB)
            + tuple(f"skin_residual_sd_{ch}" for ch in LAB) + ("evenness_flags",))
 
 
-def lab_of(view: FaceView, pix: np.ndarray) -> np.ndarray:
-    """`(N, 3) uint8` photo pixels -> `(N, 3) float64` L*a*b* of each, through the view's correction
-    (`view.linear`, then `linear_to_lab`); with a matrix correction or none, by its byte tables as
-    the skin median reads them (the matrix product's values up to the last bit, at a fraction of
-    its time)."""
-    tables = XYZ_OF_BYTE if view.correction is None else view.correction.xyz_tables()
-    if tables is None:  # a polynomial correction: each pixel through it
-        return linear_to_lab(view.linear(pix))
-    return np.stack(xyz_to_lab_channels(*bytes_to_xyz(pix[:, 0], pix[:, 1], pix[:, 2], tables)), axis=1)
-
-
 def lab_pixels(view: FaceView, window: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`(N, 3) float64` L*a*b* of the unclipped pixels of `window` (`(h, w, 3) uint8`) under `mask`
     (`(h, w) bool`), and the `(h, w) bool` mask of those pixels."""
@@ -61,18 +48,15 @@ def lab_pixels(view: FaceView, window: np.ndarray, mask: np.ndarray) -> tuple[np
     keep = view.unclipped(pix)
     used = mask.copy()
     used[mask] = keep
-    return lab_of(view, pix[keep]), used
+    kept = pix[keep]
+    return np.stack(view.lab_channels(kept[:, 0], kept[:, 1], kept[:, 2]), axis=1), used
 
 
 def patch_spread(view: FaceView, square: tuple[float, float, int]) -> tuple[np.ndarray, int]:
     """`(3,)` standard deviation of L*, a*, b* over the unclipped skin pixels of a square (centre x,
     y and side on the photo, as `skin.patch_squares` gives it), and how many pixels it is over."""
-    x, y, size = square
-    x0, y0 = int(round(x - size / 2)), int(round(y - size / 2))
-    face = view.face
-    ys, xs = face.overlap(x0, y0, x0 + size, y0 + size)  # skin lies inside the face's window only
-    local = face.local(ys, xs)
-    lab, _ = lab_pixels(view, view.image[ys, xs], face.labels[local] == SKIN)
+    (ys, xs), skin = view.square_skin(*square)
+    lab, _ = lab_pixels(view, view.image[ys, xs], skin)
     return (lab.std(axis=0) if len(lab) else np.full(3, np.nan)), len(lab)
 
 

@@ -12,8 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from faceparse.profile.colour import (XYZ_OF_BYTE, bytes_to_xyz, ita, ita_category, linear_to_xyz, mean_lab,
-                                      srgb_to_linear, xyz_to_lab_channels)
+from faceparse.profile.colour import ita, ita_category, mean_lab
 from faceparse.facemap import FaceMap
 from faceparse.profile.correct import Correction
 from faceparse.profile.frame import NOSE, SKIN, Blob, Frame, face_frame, run_edges
@@ -113,24 +112,19 @@ def _forehead_centre(frame: Frame, size: int) -> tuple[float, float] | None:
     return float(frame.mid), (eyes_top + skin_top) / 2
 
 
-def _measure_patch(name: str, centre: tuple[float, float], size: int, image: np.ndarray, face: FaceMap,
-                   params: ProfileParams, correction: Correction | None = None) -> tuple[SkinPatch, np.ndarray]:
+def _measure_patch(name: str, view: FaceView, x: float, y: float, size: int) -> tuple[SkinPatch, np.ndarray]:
     """The patch record and its valid (unclipped skin) pixels in linear light `(N, 3) float64`
-    (through `correction` when there is one; clipping is judged on the pixels as taken)."""
-    x, y = centre
-    x0, y0 = int(round(x - size / 2)), int(round(y - size / 2))
-    # Skin lies inside the face's window only: the patch's part there holds all of its skin pixels.
-    ys, xs = face.overlap(x0, y0, x0 + size, y0 + size)
-    local = face.local(ys, xs)
-    skin = face.labels[local] == SKIN
-    pix = image[ys, xs][skin]
-    clipped = ((pix >= params.clip_high) | (pix <= params.clip_low)).any(axis=1)
-    valid = srgb_to_linear(pix[~clipped]) if correction is None else correction.to_linear(pix[~clipped])
-    lab = mean_lab(valid, params.averaging)
+    (through the view's correction when there is one; clipping is judged on the pixels as taken)."""
+    (ys, xs), skin = view.square_skin(x, y, size)
+    pix = view.image[ys, xs][skin]
+    unclipped = view.unclipped(pix)
+    valid = view.linear(pix[unclipped])
+    lab = mean_lab(valid, view.params.averaging)
     n = int(skin.sum())
-    conf = float(face.confidence[local][skin].mean()) if face.confidence is not None and n else math.nan
+    face = view.face
+    conf = float(face.confidence[face.local(ys, xs)][skin].mean()) if face.confidence is not None and n else math.nan
     patch = SkinPatch(name=name, x=x, y=y, size_px=size, n_skin=n, skin_share=n / size**2,
-                      clipped_share=float(clipped.mean()) if n else math.nan, confidence=conf,
+                      clipped_share=float((~unclipped).mean()) if n else math.nan, confidence=conf,
                       lab=tuple(float(v) for v in lab), ita=ita(lab[0], lab[2]))
     return patch, valid
 
@@ -149,32 +143,26 @@ def _patch_flags(p: SkinPatch, params: ProfileParams, n_valid: int) -> list[str]
     return flags
 
 
-def _skin_median(image: np.ndarray, face: FaceMap, params: ProfileParams,
-                 correction: Correction | None = None, skin: np.ndarray | None = None) -> tuple[np.ndarray, int]:
-    """Per-channel median L*a*b* of predicted skin (`skin`, a window mask: the face's skin; default
-    all of the window's) after the exclusion rule, and the pixels used.
+def _skin_median(view: FaceView) -> tuple[np.ndarray, int]:
+    """Per-channel median L*a*b* of the face's skin (`FaceView.face_skin`) after the exclusion rule,
+    and the pixels used.
 
     Rule: drop skin pixels with any channel <= clip_low or >= clip_high (clipped: no colour
     information), then drop those whose L* lies outside the skin_percentiles (default 5th-95th) of
     the remaining skin's L* (specular highlights above, shadow in folds, nostrils, under the jaw below).
-    A `correction` applies to the pixels kept; clipping is judged on the pixels as taken.
+    The view's correction applies to the pixels kept; clipping is judged on the pixels as taken.
     """
-    window = image[face.photo_slices()]
+    params = view.params
+    window = view.image[view.face.photo_slices()]
     channels = [window[..., c] for c in range(3)]
     unclipped = (np.arange(256) > params.clip_low) & (np.arange(256) < params.clip_high)
-    use = (face.labels == SKIN) if skin is None else skin.copy()
+    use = view.face_skin.copy()
     for c in channels:
         use &= unclipped[c]
     r, g, b = (c[use] for c in channels)
     if r.size == 0:
         return np.full(3, np.nan), 0
-    # `srgb_to_lab`'s path for 8-bit colours, on the three channels apart (no (N, 3) copies).
-    tables = XYZ_OF_BYTE if correction is None else correction.xyz_tables()
-    if tables is None:  # a polynomial correction: each pixel through it
-        xyz = linear_to_xyz(correction.to_linear(np.stack([r, g, b], axis=1))).T
-    else:
-        xyz = bytes_to_xyz(r, g, b, tables)
-    lab = xyz_to_lab_channels(*xyz)
+    lab = view.lab_channels(r, g, b)  # `srgb_to_lab`'s path for 8-bit colours, channels apart
     lo, hi = np.percentile(lab[0], params.skin_percentiles)
     keep = (lab[0] >= lo) & (lab[0] <= hi)
     return np.array([np.median(c[keep]) for c in lab]), int(keep.sum())
@@ -316,8 +304,7 @@ def skin_of(view: FaceView) -> SkinProfile:
 
 
 def _skin_of(view: FaceView) -> SkinProfile:
-    image, face, params, correction = view.image, view.face, view.params, view.correction
-    frame = view.frame
+    params, frame = view.params, view.frame
     flags = list(view.frame_flags)
     squares, placing = patch_squares(view)
     flags += placing
@@ -328,7 +315,7 @@ def _skin_of(view: FaceView) -> SkinProfile:
             flags.append(f"{name}_missing")
             continue
         x, y, size = squares[name]
-        p, valid[name] = _measure_patch(name, (x, y), size, image, face, params, correction)
+        p, valid[name] = _measure_patch(name, view, x, y, size)
         flags += _patch_flags(p, params, len(valid[name]))
         if len(valid[name]) < params.min_patch_pixels:  # too few pixels to read a colour from: none reported
             p = replace(p, lab=(math.nan,) * 3, ita=math.nan)
@@ -342,7 +329,7 @@ def _skin_of(view: FaceView) -> SkinProfile:
         cheeks_lab = np.full(3, np.nan)
     med, n_used = np.full(3, np.nan), 0
     if frame is not None:  # without two eyes there is no size to judge the support by, nor a chin
-        med, n_used = _skin_median(image, face, params, correction, view.face_skin)
+        med, n_used = _skin_median(view)
         if n_used == 0 or n_used < params.min_face_skin * frame.iod**2:
             flags.append("no_skin")
             med = np.full(3, np.nan)

@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 
 from faceparse.facemap import FaceMap
-from faceparse.profile.colour import is_greyscale, mean_lab, srgb_to_linear
+from faceparse.profile.colour import (XYZ_OF_BYTE, bytes_to_xyz, is_greyscale, linear_to_xyz, mean_lab, srgb_to_linear,
+                                      xyz_to_lab_channels)
 from faceparse.profile.correct import Correction
 from faceparse.profile.frame import HAIR, SKIN, Blob, Frame
 from faceparse.profile.params import ProfileParams
@@ -59,6 +60,24 @@ class FaceView:
     def linear(self, pix: np.ndarray) -> np.ndarray:
         """`(N, 3) uint8` pixels -> `(N, 3) float64` linear light, through the correction if any."""
         return srgb_to_linear(pix) if self.correction is None else self.correction.to_linear(pix)
+
+    def lab_channels(self, r: np.ndarray, g: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """8-bit channels (uint8, one shape) -> L*, a*, b* of each pixel (float64), through the
+        correction if any: by the byte tables of `colour.bytes_to_xyz` (no correction, or a matrix
+        one), else each pixel through the (polynomial) correction. Channels apart, so a face's
+        skin is never stacked into `(N, 3)` arrays."""
+        tables = XYZ_OF_BYTE if self.correction is None else self.correction.xyz_tables()
+        if tables is None:
+            xyz = linear_to_xyz(self.correction.to_linear(np.stack([r, g, b], axis=-1)))
+            return xyz_to_lab_channels(xyz[..., 0], xyz[..., 1], xyz[..., 2])
+        return xyz_to_lab_channels(*bytes_to_xyz(r, g, b, tables))
+
+    def square_skin(self, x: float, y: float, size: int) -> tuple[tuple[slice, slice], np.ndarray]:
+        """The photo rows and columns of the square of side `size` centred on (x, y) that lie in the
+        face's window (skin lies there only), and `(h, w) bool` which of those pixels are skin."""
+        x0, y0 = int(round(x - size / 2)), int(round(y - size / 2))
+        ys, xs = self.face.overlap(x0, y0, x0 + size, y0 + size)
+        return (ys, xs), self.face.labels[self.face.local(ys, xs)] == SKIN
 
     def mean_lab(self, mask: np.ndarray) -> tuple[np.ndarray, int]:
         """L*a*b* of the mean of the unclipped pixels under a window mask (linear-light average,
