@@ -94,7 +94,7 @@ def unplaceable(view: FaceView) -> list[str]:
     f = view.frame
     if f is None:
         return list(view.frame_flags)
-    if f.mouth and f.mouth[0].top <= max(e.bottom for e in f.eyes):
+    if f.mouth_above_eyes:
         return ["mouth_above_eyes"]
     return []
 

@@ -61,6 +61,12 @@ class Frame:
         """The mouth's blobs, largest first."""
         return blobs(self.labels == MOUTH)
 
+    @property
+    def mouth_above_eyes(self) -> bool:
+        """Whether the mouth's top row is not below the eyes' lowest: a map gone wrong (a photo on its
+        side), on which no part can be placed by the others."""
+        return bool(self.mouth) and self.mouth[0].top <= max(e.bottom for e in self.eyes)
+
     @cached_property
     def filled(self) -> np.ndarray:
         """`filled_face` of the frame's map."""

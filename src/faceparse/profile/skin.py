@@ -228,8 +228,7 @@ def _patch_centres(frame: Frame, size: int, margin: float) -> tuple[dict[str, tu
             centres["forehead"] = frame.photo_xy(fx, placed)
     nose, mouth = frame.nose, frame.mouth
     flags += ["no_nose"] * (not nose) + ["no_mouth"] * (not mouth)
-    eye_bottom = max(e.bottom for e in frame.eyes)
-    if mouth and mouth[0].top <= eye_bottom:
+    if frame.mouth_above_eyes:
         flags.append("mouth_above_eyes")
     elif nose and mouth:
         face = frame.filled
