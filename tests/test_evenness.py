@@ -35,7 +35,7 @@ def _view(image: np.ndarray, labels: np.ndarray, params: ProfileParams = Profile
 
 def _squares(monkeypatch, squares: dict, flags: list[str] = ()) -> None:
     """Place the cheek patches by hand, whatever the skin measure would do."""
-    monkeypatch.setattr(skin, "patch_squares", lambda view: (dict(squares), list(flags)))
+    monkeypatch.setattr(skin, "patch_squares", lambda view, size_fraction=None: (dict(squares), list(flags)))
 
 
 def test_a_patch_of_two_colours_has_the_spread_worked_by_hand(monkeypatch):

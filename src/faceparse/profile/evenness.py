@@ -114,7 +114,7 @@ def stride(iod: float) -> int:
 def _take(view: FaceView) -> tuple[dict, list[str]]:
     p = view.params
     row: dict[str, float] = {}
-    squares, placing = skin.patch_squares(view)
+    squares, placing = skin.patch_squares(view, p.evenness_patch_fraction)
     flags = [f for f in placing if not f.startswith("forehead")]  # the forehead patch is not read here
     for name in CHEEKS:
         if squares.get(name) is None:

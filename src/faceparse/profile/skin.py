@@ -245,20 +245,24 @@ def _patch_centres(frame: Frame, size: int, margin: float) -> tuple[dict[str, tu
     return centres, flags
 
 
-def patch_squares(view: FaceView) -> tuple[dict[str, tuple[float, float, int] | None], list[str]]:
+def patch_squares(view: FaceView, size_fraction: float | None = None
+                  ) -> tuple[dict[str, tuple[float, float, int] | None], list[str]]:
     """Where each skin patch lies on the photo: name -> (x, y, side), its centre in photo pixels
-    and its side in pixels, or None where it cannot be placed; and the flags saying why. Computed
-    once per face (the skin colour and the evenness read the same squares)."""
-    if "patch_squares" not in view.cache:
+    and its side in pixels, or None where it cannot be placed; and the flags saying why. The side is
+    `size_fraction` x iod (default params.patch_size_fraction, the colour's patches; the evenness
+    reads its own, params.evenness_patch_fraction). Computed once per face and size."""
+    fraction = view.params.patch_size_fraction if size_fraction is None else size_fraction
+    key = ("patch_squares", fraction)
+    if key not in view.cache:
         squares: dict[str, tuple[float, float, int] | None] = dict.fromkeys(PATCH_NAMES)
         flags: list[str] = []
         frame = view.frame
         if frame is not None:
-            size = max(int(round(view.params.patch_size_fraction * frame.iod)), 1)
+            size = max(int(round(fraction * frame.iod)), 1)
             centres, flags = _patch_centres(frame, size, view.params.patch_margin * frame.iod)
             squares = {n: None if c is None else (c[0], c[1], size) for n, c in centres.items()}
-        view.cache["patch_squares"] = (squares, flags)
-    squares, flags = view.cache["patch_squares"]
+        view.cache[key] = (squares, flags)
+    squares, flags = view.cache[key]
     return dict(squares), list(flags)
 
 
