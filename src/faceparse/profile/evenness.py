@@ -1,6 +1,7 @@
 """Skin evenness of one face (Matts et al. 2007, J Am Acad Dermatol 57:977: an even skin colour reads
-younger and healthier): the spread of per-pixel CIE L*, a*, b* within each cheek patch, and over the
-face's skin once its slow shading is taken away.
+younger and healthier): the spread of per-pixel CIE L*, a*, b* within each cheek patch (squares of
+params.evenness_patch_fraction x iod, placed as the skin colour's), and over the face's skin once
+its slow shading is taken away.
 
 Both read the skin pixels the colour measures read: predicted skin, clipped pixels left out, in
 linear light through the view's correction, then L*a*b* pixel by pixel. A spread is the standard
@@ -148,7 +149,7 @@ def _take(view: FaceView) -> tuple[dict, list[str]]:
 
 MEASURE = Measure(
     "evenness", "skin evenness (Matts et al. 2007): standard deviation of per-pixel CIE L*a*b* over the skin of each "
-    "cheek patch (and their mean), and over the face's skin (0.05 x iod inside its edge) after a Gaussian blur of "
+    "cheek patch (evenness_patch_fraction x iod a side; and their mean), and over the face's skin (0.05 x iod inside its edge) after a Gaussian blur of "
     "evenness_blur x iod, normalised to the skin, is subtracted",
     COLUMNS,
     {"no_eyes": "the map has no eyes: no patch, no face skin", "one_eye": "the map has one eye",
