@@ -236,6 +236,25 @@ def test_bf16_gives_fp32s_maps_and_rows_within_the_stated_bounds(profiled_model,
         assert compared >= len(london)
 
 
+def test_bf16_keeps_its_compiled_graph_and_loads_it_to_the_same_probabilities(model, london, tmp_path, monkeypatch):
+    """The first bf16 run leaves OpenVINO's compiled graph beside the exported one; a later run loads
+    it, and its probabilities are those of a graph compiled afresh, bit for bit."""
+    from faceparse.runtime import bf16_problem
+
+    problem = bf16_problem()
+    if problem:
+        pytest.skip(f"no bf16 here: {problem}")
+    monkeypatch.setenv("FACEPARSE_CACHE_DIR", str(tmp_path))
+    first = Predictor(model, tta=True, precision="bf16")
+    kept = list((tmp_path / "onnx" / "openvino").glob("*.blob"))
+    assert len(kept) == 1
+    image = read_image(london[0])
+    crops = np.stack([warp_image(image, f.matrix, first.size) for f in first.find_faces(image)])
+    again = Predictor(model, tta=True, precision="bf16")
+    assert list((tmp_path / "onnx" / "openvino").glob("*.blob")) == kept  # loaded, not compiled anew
+    assert np.array_equal(first.crop_probs(crops), again.crop_probs(crops))
+
+
 def test_predicts_maps_are_the_whole_photo_argmax_and_max(model, london):
     """`predict` composes each face over its crop's whole box: its label map and confidence are the
     argmax and max of the whole photo's probabilities, pixel for pixel."""

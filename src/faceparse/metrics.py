@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import scipy.stats
 
 from faceparse.errors import FaceparseConfigError
 from faceparse.labels import IGNORE
@@ -261,6 +260,8 @@ def bootstrap_mean_f1(
     if n == 1:  # every resample is the one photo (scipy needs two to resample)
         only = float(mean_f1(np.zeros((1, 1), dtype=np.int64))[0])
         return only, only
+    import scipy.stats  # here: it takes 0.6 s to import, which every `faceparse` command would pay
+
     # Resample photo indices, so each resample sums whole photos' matrices; `batch` caps memory.
     result = scipy.stats.bootstrap((np.arange(n),), mean_f1, n_resamples=n_boot, batch=max(1, _BOOT_CHUNK_ELEMENTS // n),
                                    vectorized=True, method="percentile", confidence_level=0.95,

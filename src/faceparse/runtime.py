@@ -170,13 +170,22 @@ class OnnxModel:
 
 def openvino_model(graph: Path, threads: int):
     """The graph compiled by OpenVINO for this CPU with bfloat16 inference, `threads` threads, one
-    stream (latency: one batch at a time, as the photo stream sends them)."""
+    stream (latency: one batch at a time, as the photo stream sends them). OpenVINO keeps the
+    compiled graph beside the exported one (`openvino/` there) and loads it in later runs, a quarter
+    of a second sooner than compiling it again (it compiles anew when the graph or the settings
+    change)."""
     import openvino as ov
 
     core = ov.Core()
+    compiled_dir = graph.parent / "openvino"
+    try:
+        compiled_dir.mkdir(parents=True, exist_ok=True)
+        core.set_property({"CACHE_DIR": str(compiled_dir)})
+    except OSError as err:  # a read-only cache: compiled every time
+        log.info("not keeping OpenVINO's compiled graph in %s (%s)", compiled_dir, err)
     config = {"INFERENCE_PRECISION_HINT": "bf16", "INFERENCE_NUM_THREADS": int(threads), "NUM_STREAMS": 1,
               "PERFORMANCE_HINT": "LATENCY"}
-    return core.compile_model(core.read_model(str(graph)), "CPU", config)
+    return core.compile_model(str(graph), "CPU", config)
 
 
 @functools.cache
