@@ -49,8 +49,15 @@ class FaceView:
 
     # -- reading colour ---------------------------------------------------------------------------
     def pixels(self, mask: np.ndarray) -> np.ndarray:
-        """`(N, 3) uint8` photo pixels under a window-shaped `(h, w) bool` mask."""
-        return self.image[self.face.photo_slices()][mask]
+        """`(N, 3) uint8` photo pixels under a window-shaped `(h, w) bool` mask, in row order. Read on
+        the mask's box: a brow's or an eye's mask is a few hundred pixels of a window of half a
+        million, and masking the whole window costs ten times as much."""
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        if not rows.size:
+            return np.zeros((0, 3), np.uint8)
+        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        y0, x0 = self.face.y0, self.face.x0
+        return self.image[y0 + r0:y0 + r1, x0 + c0:x0 + c1][mask[r0:r1, c0:c1]]
 
     def unclipped(self, pix: np.ndarray) -> np.ndarray:
         """`(N,) bool`: pixels with every channel inside (clip_low, clip_high), as taken."""
