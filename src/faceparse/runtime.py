@@ -130,7 +130,7 @@ def cached_graph(model_path: Path, tta: bool) -> tuple[Path, dict]:
 class OnnxModel:
     """A checkpoint's probabilities through its exported graph: `probs(crops)` as `predict_probs` gives
     them. `precision` fp32 runs the graph in ONNX Runtime; bf16 runs the same graph in OpenVINO with
-    bfloat16 inference on a CPU that has it (AMX or AVX-512 BF16), 2.6 times faster on the London
+    bfloat16 inference on a CPU that has it (AMX or AVX-512 BF16), 1.8-2.6 times faster on the London
     crops, its probabilities within 0.2 of fp32's at region edges (docs/speed.md)."""
 
     model_path: Path
