@@ -160,7 +160,31 @@ def test_too_little_skin_no_eyes_and_a_grey_photo(monkeypatch):
 
 def test_registry_columns_are_what_take_writes(monkeypatch):
     image, labels = _face()
-    values, flags = EVENNESS.take(_view(image, labels))  # the skin measure's own placement
+    values, flags = EVENNESS.take(_view(image, labels))  # its own squares, placed as the skin's are
     assert EVENNESS.columns == tuple(values) + ("evenness_flags",)
     assert flags == [] and not any(math.isnan(v) for v in values.values())
     assert EVENNESS.columns[:3] == ("cheek_left_sd_L", "cheek_left_sd_a", "cheek_left_sd_b")
+
+
+def test_the_cheek_spread_is_read_on_squares_of_its_own_size_and_the_colour_keeps_its_own():
+    """Evenness reads squares of evenness_patch_fraction x iod (the face's eyes are 120 px apart:
+    0.45 -> 54 px), the skin colour its patch_size_fraction ones (0.35 -> 42 px), each placed once,
+    whichever measure asks first."""
+    image, labels = _face()
+    view = _view(image, labels)
+    EVENNESS(view)
+    own, _ = skin.patch_squares(view, ProfileParams().evenness_patch_fraction)
+    colour, _ = skin.patch_squares(view)
+    assert {sq[2] for sq in own.values() if sq} == {54}
+    assert {sq[2] for sq in colour.values() if sq} == {42}
+    assert sorted(k[1] for k in view.cache if k[0] == "patch_squares") == [0.35, 0.45]
+    # The spread is the one of the 54 px squares' skin, worked out here from the pixels themselves:
+    # a 54 px square on a one-colour face with one column of another colour.
+    x, y, side = own["cheek_right"]
+    x0, y0 = int(round(x - side / 2)), int(round(y - side / 2))
+    painted = image.copy()
+    painted[y0:y0 + side, x0] = (140, 90, 70)
+    row = EVENNESS(_view(painted, labels))
+    p = 1 / side  # one column of the square's side columns, all skin
+    expected = np.abs(reference_lab(painted[y0, x0]) - reference_lab(image[y0, x0 + 1])) * math.sqrt(p * (1 - p))
+    assert [row[f"cheek_right_sd_{c}"] for c in "Lab"] == pytest.approx(expected, abs=0.01)

@@ -141,3 +141,30 @@ def test_a_map_with_the_mouth_above_the_eyes_gives_no_feature_colour_or_contrast
     assert all(math.isnan(row[c]) for c in ("contrast_eyes_L", "contrast_lips_L", "lips_L", "eyes_L", "brows_L"))
     good = profile_face(*_face())
     assert not math.isnan(good["contrast_eyes_L"]) and not math.isnan(good["lips_L"])
+
+
+def test_a_masks_pixels_and_the_outlines_distance_read_on_their_boxes_are_the_whole_windows():
+    """`FaceView.pixels` and `Frame.distance` work on the box that holds the mask (the outline): the
+    same pixels in the same order, the same distances, as the whole window's, for masks that touch
+    the window's edges and outlines that touch the frame's."""
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    labels = np.zeros((200, 250), np.uint8)
+    face = FaceMap(labels, None, 60, 40, image.shape[:2])
+    view = FaceView(image, face, None)
+    window = image[40:240, 60:310]
+    for mask in (rng.random((200, 250)) < 0.01,                      # scattered over the window
+                 np.pad(np.ones((30, 50), bool), ((0, 170), (200, 0))),  # in its top-right corner
+                 np.zeros((200, 250), bool), np.ones((200, 250), bool)):
+        assert np.array_equal(view.pixels(mask), window[mask])
+    image, labels = ellipse_face()
+    frame, _ = face_frame(labels, None, ProfileParams())
+    touching = frame.filled.copy()
+    touching[:3, 100:300] = True  # a second outline, on the frame's top edge
+    for outline in (frame.filled, touching):
+        frame.__dict__["filled"] = outline
+        frame.__dict__.pop("distance", None)
+        whole = cv2.distanceTransform(np.pad(frame.filled, 1).astype(np.uint8), cv2.DIST_L2,
+                                      cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+        assert np.array_equal(frame.distance, whole)
+        assert frame.distance.max() > 50

@@ -158,8 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fwhr-top", choices=["brow", "eyelid"], default=ProfileParams.brow,
                    help=f"upper end of the face height (default {ProfileParams.brow})")
     r.add_argument("--patch-fraction", type=float, default=ProfileParams.patch_size_fraction,
-                   help="side of the cheek and forehead patches / inter-ocular distance "
-                   f"(default {ProfileParams.patch_size_fraction})")
+                   help="side of the cheek and forehead colour patches / inter-ocular distance "
+                   f"(default {ProfileParams.patch_size_fraction}); the evenness reads squares of its own, "
+                   f"{ProfileParams.evenness_patch_fraction} x iod")
     r.add_argument("--chart", metavar="PHOTO|auto",
                    help="correct colour with a ColorChecker 24: PHOTO, a photo of the chart taken in the session's "
                    "light (applied to every photo), or auto (the chart in each photo; photos without one are "

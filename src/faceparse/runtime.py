@@ -173,19 +173,29 @@ def openvino_model(graph: Path, threads: int):
     stream (latency: one batch at a time, as the photo stream sends them). OpenVINO keeps the
     compiled graph beside the exported one (`openvino/` there) and loads it in later runs, a quarter
     of a second sooner than compiling it again (it compiles anew when the graph or the settings
-    change)."""
+    change). Where that folder cannot be written (a read-only cache), or what is kept there cannot
+    be used, the graph is compiled without it."""
     import openvino as ov
 
-    core = ov.Core()
+    config = {"INFERENCE_PRECISION_HINT": "bf16", "INFERENCE_NUM_THREADS": int(threads), "NUM_STREAMS": 1,
+              "PERFORMANCE_HINT": "LATENCY"}
     compiled_dir = graph.parent / "openvino"
     try:
         compiled_dir.mkdir(parents=True, exist_ok=True)
+        writable = os.access(compiled_dir, os.W_OK)
+    except OSError:
+        writable = False
+    if writable:
+        core = ov.Core()
         core.set_property({"CACHE_DIR": str(compiled_dir)})
-    except OSError as err:  # a read-only cache: compiled every time
-        log.info("not keeping OpenVINO's compiled graph in %s (%s)", compiled_dir, err)
-    config = {"INFERENCE_PRECISION_HINT": "bf16", "INFERENCE_NUM_THREADS": int(threads), "NUM_STREAMS": 1,
-              "PERFORMANCE_HINT": "LATENCY"}
-    return core.compile_model(str(graph), "CPU", config)
+        try:
+            return core.compile_model(str(graph), "CPU", config)
+        except Exception as err:  # noqa: BLE001  (a full disk, a kept graph cut short: compiled without it)
+            log.info("compiling %s without OpenVINO's cache in %s (%s)", graph.name, compiled_dir, err)
+    else:
+        log.info("not keeping OpenVINO's compiled graph: %s cannot be written", compiled_dir)
+    core = ov.Core()
+    return core.compile_model(core.read_model(str(graph)), "CPU", config)
 
 
 @functools.cache

@@ -1,7 +1,9 @@
 """Skin evenness of one face (Matts et al. 2007, J Am Acad Dermatol 57:977: an even skin colour reads
 younger and healthier): the spread of per-pixel CIE L*, a*, b* within each cheek patch (squares of
-params.evenness_patch_fraction x iod, placed as the skin colour's), and over the face's skin once
-its slow shading is taken away.
+params.evenness_patch_fraction x iod, placed by the skin colour patches' rule, which moves a larger
+square further towards the nose, or leaves it out, to keep it patch_margin inside the outline), and
+over the face's skin once its slow shading is taken away. Whether the cheeks disagree is the skin
+colour's verdict on its own patches.
 
 Both read the skin pixels the colour measures read: predicted skin, clipped pixels left out, in
 linear light through the view's correction, then L*a*b* pixel by pixel. A spread is the standard

@@ -70,7 +70,8 @@ class ProfileParams:
     min_feature_pixels: int = 20
     min_ring_pixels: int = 100
     evenness_blur: float = 0.2         # slow shading: a Gaussian blur of this x iod sigma, subtracted
-    # The evenness's cheek patches (`evenness`): placed as the colour's, this x iod a side. London
+    # The evenness's cheek squares (`evenness`), this x iod a side, placed by the colour patches' rule
+    # (moved further towards the nose, or left out, where the larger square cannot keep patch_margin). London
     # test-retest ICC(3,1) of the spread (L*, a*, b*), by side: 0.35 0.85/0.69/0.71, 0.40
     # 0.85/0.78/0.77, 0.45 0.83/0.84/0.83, 0.50 0.79/0.84/0.83 (docs/measures.md).
     evenness_patch_fraction: float = 0.45
