@@ -40,6 +40,7 @@ import cv2
 import numpy as np
 
 from faceparse.profile.features import FEATURES, FLAGS, face_features, support_flag, unplaceable
+from faceparse.profile.frame import mask_box
 from faceparse.profile.measures import Measure
 from faceparse.profile.view import FaceView
 
@@ -56,10 +57,8 @@ def ring_frames(view: FaceView) -> dict[str, np.ndarray]:
     rings = {}
     for name, feature in face_features(view).frames.items():
         ring = np.zeros_like(feature)
-        rows, cols = np.flatnonzero(feature.any(axis=1)), np.flatnonzero(feature.any(axis=0))
-        if rows.size:  # the distance to the feature, on the box that holds it and its reach
-            pad = int(np.ceil(reach)) + 1
-            box = (slice(max(rows[0] - pad, 0), rows[-1] + pad + 1), slice(max(cols[0] - pad, 0), cols[-1] + pad + 1))
+        box = mask_box(feature, int(np.ceil(reach)) + 1)  # the distance to the feature, on its box and reach
+        if box is not None:
             dist = cv2.distanceTransform((~feature[box]).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
             ring[box] = (dist <= reach) & ~feature[box] & skin[box]
         rings[name] = ring

@@ -151,8 +151,8 @@ def _take(view: FaceView) -> tuple[dict, list[str]]:
 
 MEASURE = Measure(
     "evenness", "skin evenness (Matts et al. 2007): standard deviation of per-pixel CIE L*a*b* over the skin of each "
-    "cheek patch (evenness_patch_fraction x iod a side; and their mean), and over the face's skin (0.05 x iod inside its edge) after a Gaussian blur of "
-    "evenness_blur x iod, normalised to the skin, is subtracted",
+    "cheek patch (evenness_patch_fraction x iod a side; and their mean), and over the face's skin (0.05 x iod "
+    "inside its edge) after a Gaussian blur of evenness_blur x iod, normalised to the skin, is subtracted",
     COLUMNS,
     {"no_eyes": "the map has no eyes: no patch, no face skin", "one_eye": "the map has one eye",
      "no_nose": "no nose: no cheek patch", "no_mouth": "no mouth: no cheek patch",

@@ -79,9 +79,8 @@ class Frame:
         # On the outline's box and a pixel around it: the nearest pixel outside lies there for every
         # pixel inside (a ring of them surrounds the box), and every pixel off the box is outside (0).
         out = np.zeros(self.filled.shape, np.float32)
-        rows, cols = np.flatnonzero(self.filled.any(axis=1)), np.flatnonzero(self.filled.any(axis=0))
-        if rows.size:
-            box = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+        box = mask_box(self.filled)
+        if box is not None:
             padded = np.pad(self.filled[box], 1).astype(np.uint8)
             out[box] = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
         return out
@@ -90,6 +89,15 @@ class Frame:
         """A frame pixel (x, y) on the original photo."""
         px, py = self.to_photo @ np.array([x, y, 1.0])
         return float(px), float(py)
+
+
+def mask_box(mask: np.ndarray, pad: int = 0) -> tuple[slice, slice] | None:
+    """The rows and columns of the smallest box holding every pixel of a `(H, W) bool` mask, widened
+    by `pad` pixels on each side within the mask's bounds; None for an empty mask."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not rows.size:
+        return None
+    return (slice(max(rows[0] - pad, 0), rows[-1] + pad + 1), slice(max(cols[0] - pad, 0), cols[-1] + pad + 1))
 
 
 def blobs(mask: np.ndarray) -> list[Blob]:

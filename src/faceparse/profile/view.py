@@ -21,7 +21,7 @@ from faceparse.facemap import FaceMap
 from faceparse.profile.colour import (XYZ_OF_BYTE, bytes_to_xyz, is_greyscale, linear_to_xyz, mean_lab, srgb_to_linear,
                                       xyz_to_lab_channels)
 from faceparse.profile.correct import Correction
-from faceparse.profile.frame import HAIR, SKIN, Blob, Frame
+from faceparse.profile.frame import HAIR, SKIN, Blob, Frame, mask_box
 from faceparse.profile.params import ProfileParams
 
 SIDES = ("right", "left")  # the subject's: the image-left eye is the subject's right
@@ -52,12 +52,12 @@ class FaceView:
         """`(N, 3) uint8` photo pixels under a window-shaped `(h, w) bool` mask, in row order. Read on
         the mask's box: a brow's or an eye's mask is a few hundred pixels of a window of half a
         million, and masking the whole window costs ten times as much."""
-        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-        if not rows.size:
+        box = mask_box(mask)
+        if box is None:
             return np.zeros((0, 3), np.uint8)
-        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        rows, cols = box
         y0, x0 = self.face.y0, self.face.x0
-        return self.image[y0 + r0:y0 + r1, x0 + c0:x0 + c1][mask[r0:r1, c0:c1]]
+        return self.image[y0 + rows.start:y0 + rows.stop, x0 + cols.start:x0 + cols.stop][mask[box]]
 
     def unclipped(self, pix: np.ndarray) -> np.ndarray:
         """`(N,) bool`: pixels with every channel inside (clip_low, clip_high), as taken."""
