@@ -168,3 +168,49 @@ def test_a_masks_pixels_and_the_outlines_distance_read_on_their_boxes_are_the_wh
                                       cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
         assert np.array_equal(frame.distance, whole)
         assert frame.distance.max() > 50
+
+
+def test_blobs_found_on_the_masks_box_are_opencvs_on_the_whole_mask():
+    """`frame.blobs` labels the mask's box only: the same components, in the same order, with
+    OpenCV's boxes, areas and centroids on the whole mask to the last bit."""
+    from faceparse.profile.frame import blobs
+
+    rng = np.random.default_rng(5)
+    masks = [rng.random((300, 420)) < 0.02,                                   # many small blobs
+             np.pad(rng.random((40, 60)) < 0.6, ((250, 10), (355, 5))),       # near a corner
+             np.pad(np.ones((7, 9), bool), ((0, 293), (411, 0))),             # on two edges
+             np.zeros((300, 420), bool)]
+    image, labels = ellipse_face()
+    masks += [labels == c for c in np.unique(labels)]
+    for mask in masks:
+        _, _, stats, cents = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+        whole = sorted(((int(s[4]), int(s[1]), int(s[1] + s[3] - 1), int(s[0]), int(s[0] + s[2] - 1),
+                         float(c[0]), float(c[1])) for s, c in zip(stats[1:], cents[1:])),
+                       key=lambda b: -b[0])
+        found = [(b.area, b.top, b.bottom, b.left, b.right, b.cx, b.cy) for b in blobs(mask)]
+        assert found == whole  # exact equality, centroids included
+        assert all(type(v) is int for b in found for v in b[:5])
+
+
+def test_the_clipping_tables_and_lab_f_give_the_plain_formulas():
+    """The lookup-table clipping test, the light's clipped share and `lab_f` computed where each branch
+    applies equal the plain per-pixel formulas."""
+    from faceparse.profile.colour import LAB_EPSILON, LAB_KAPPA, lab_f
+    from faceparse.profile.frame import SKIN
+    from faceparse.profile.light import measure_light
+
+    rng = np.random.default_rng(7)
+    params = ProfileParams()
+    image = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    labels = rng.integers(0, 6, (100, 150)).astype(np.uint8)
+    face = FaceMap(labels, None, 5, 10, image.shape[:2])
+    view = FaceView(image, face, None)
+    pix = image.reshape(-1, 3)
+    plain = ((pix > params.clip_low) & (pix < params.clip_high)).all(axis=1)
+    assert np.array_equal(view.unclipped(pix), plain) and 0 < plain.mean() < 1
+    skin = image[10:110, 5:155][labels == SKIN]
+    share = float((skin >= params.clip_high).any(axis=1).mean())
+    assert measure_light(image, face, params).skin_clipped_share == share > 0
+    t = np.concatenate([rng.random(1000), rng.random(1000) * 2 * LAB_EPSILON, [0.0, LAB_EPSILON]])
+    assert np.array_equal(lab_f(t), np.where(t > LAB_EPSILON, np.cbrt(t), (LAB_KAPPA * t + 16.0) / 116.0))
+    assert lab_f(0.001) == (LAB_KAPPA * 0.001 + 16.0) / 116.0 and lab_f(0.5) == np.cbrt(0.5)

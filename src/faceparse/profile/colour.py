@@ -105,7 +105,12 @@ def xyz_to_lab_channels(x: np.ndarray, y: np.ndarray, z: np.ndarray,
 
 def lab_f(t: np.ndarray) -> np.ndarray:
     """CIE 15's f(t): t^(1/3) above epsilon, (kappa t + 16) / 116 below."""
-    return np.where(t > LAB_EPSILON, np.cbrt(t), (LAB_KAPPA * t + 16.0) / 116.0)
+    t = np.asarray(t, dtype=np.float64)
+    out = np.cbrt(t, out=np.empty_like(t))  # an array, even for one value
+    low = t <= LAB_EPSILON  # few pixels of a face are this dark: the linear part only where needed
+    if low.any():
+        out[low] = (LAB_KAPPA * t[low] + 16.0) / 116.0
+    return out
 
 
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 
 from faceparse.facemap import FaceMap
 from faceparse.profile.colour import linear_to_lab, srgb_to_linear
-from faceparse.profile.frame import EYES, SKIN
+from faceparse.profile.frame import EYES, SKIN, mask_box
 from faceparse.profile.params import ProfileParams
 
 # The brightest tenth of the eye region: on the London templates' eye outlines it reads a blue or warm
@@ -52,9 +52,13 @@ def sclera_mask(image: np.ndarray, face: FaceMap, params: ProfileParams,
     L*, of the eye region's unclipped pixels) and their `(n, 3)` linear sRGB through `to_linear`."""
     window = np.asarray(image)[face.photo_slices()]
     eye = face.labels == EYES
-    pix = window[eye]
-    ok = ((pix < params.clip_high) & (pix > params.clip_low)).all(axis=1)
     mask = np.zeros(face.labels.shape, bool)
+    box = mask_box(eye)  # the eyes' pixels in row order, read on their box
+    if box is None:
+        return mask, np.empty((0, 3))
+    eye = eye[box]
+    pix = window[box][eye]
+    ok = ((pix < params.clip_high) & (pix > params.clip_low)).all(axis=1)
     if not ok.any():
         return mask, np.empty((0, 3))
     lin = to_linear(pix[ok])
@@ -62,7 +66,7 @@ def sclera_mask(image: np.ndarray, face: FaceMap, params: ProfileParams,
     bright = lightness >= np.quantile(lightness, 1 - SCLERA_TOP)
     chosen = np.zeros(len(pix), bool)
     chosen[np.flatnonzero(ok)] = bright
-    mask[eye] = chosen
+    mask[box][eye] = chosen
     return mask, lin[bright]
 
 
@@ -73,8 +77,12 @@ def measure_light(image: np.ndarray, face: FaceMap, params: ProfileParams,
     curve). Flags: `underexposed` (sclera L* below `min_sclera_L`), `overexposed` (a larger share of
     the skin clipped than `max_skin_clipped`), `colour_cast` (sclera chroma above `max_sclera_chroma`),
     `no_sclera` (fewer than `min_sclera_pixels`: eyes closed, too small, or sunglasses)."""
-    skin = image[face.photo_slices()][face.labels == SKIN]
-    clipped_high = float((skin >= params.clip_high).any(axis=1).mean()) if len(skin) else math.nan
+    skin = face.labels == SKIN
+    n_skin = int(np.count_nonzero(skin))
+    # A pixel is clipped high when its brightest channel is: counted over the window, no skin gathered.
+    window = image[face.photo_slices()]
+    brightest = np.maximum(np.maximum(window[..., 0], window[..., 1]), window[..., 2])
+    clipped_high = int(np.count_nonzero((brightest >= params.clip_high) & skin)) / n_skin if n_skin else math.nan
     _, chosen = sclera_mask(image, face, params, to_linear or srgb_to_linear)
     flags: list[str] = []
     lab = np.full(3, np.nan)

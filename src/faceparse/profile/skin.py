@@ -15,7 +15,7 @@ import numpy as np
 from faceparse.profile.colour import ita, ita_category, mean_lab
 from faceparse.facemap import FaceMap
 from faceparse.profile.correct import Correction
-from faceparse.profile.frame import NOSE, SKIN, Blob, Frame, face_frame, run_edges
+from faceparse.profile.frame import NOSE, SKIN, Blob, Frame, face_frame, mask_box, run_edges
 from faceparse.profile.params import ProfileParams
 from faceparse.profile.measures import Measure
 from faceparse.profile.view import FaceView
@@ -153,15 +153,18 @@ def _skin_median(view: FaceView) -> tuple[np.ndarray, int]:
     The view's correction applies to the pixels kept; clipping is judged on the pixels as taken.
     """
     params = view.params
-    window = view.image[view.face.photo_slices()]
-    channels = [window[..., c] for c in range(3)]
-    unclipped = (np.arange(256) > params.clip_low) & (np.arange(256) < params.clip_high)
-    use = view.face_skin.copy()
-    for c in channels:
-        use &= unclipped[c]
-    r, g, b = (c[use] for c in channels)
-    if r.size == 0:
+    skin = view.face_skin
+    box = mask_box(skin)
+    if box is None:
         return np.full(3, np.nan), 0
+    window = view.image[view.face.photo_slices()][box]
+    skin = skin[box]
+    r, g, b = (window[..., c][skin] for c in range(3))  # channels apart, in row order
+    unclipped = view.unclipped_bytes
+    use = unclipped[r] & unclipped[g] & unclipped[b]
+    if not use.any():
+        return np.full(3, np.nan), 0
+    r, g, b = r[use], g[use], b[use]
     lab = view.lab_channels(r, g, b)  # `srgb_to_lab`'s path for 8-bit colours, channels apart
     lo, hi = np.percentile(lab[0], params.skin_percentiles)
     keep = (lab[0] >= lo) & (lab[0] <= hi)

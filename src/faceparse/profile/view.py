@@ -61,8 +61,14 @@ class FaceView:
 
     def unclipped(self, pix: np.ndarray) -> np.ndarray:
         """`(N,) bool`: pixels with every channel inside (clip_low, clip_high), as taken."""
-        p = self.params
-        return ((pix > p.clip_low) & (pix < p.clip_high)).all(axis=1)
+        ok = self.unclipped_bytes
+        return ok[pix[:, 0]] & ok[pix[:, 1]] & ok[pix[:, 2]]
+
+    @cached_property
+    def unclipped_bytes(self) -> np.ndarray:
+        """`(256,) bool`: which 8-bit values lie inside (clip_low, clip_high)."""
+        values = np.arange(256)
+        return (values > self.params.clip_low) & (values < self.params.clip_high)
 
     def linear(self, pix: np.ndarray) -> np.ndarray:
         """`(N, 3) uint8` pixels -> `(N, 3) float64` linear light, through the correction if any."""
