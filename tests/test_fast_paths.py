@@ -23,7 +23,7 @@ from faceparse.facemap import FaceMap
 from faceparse.predict import Predictor, argmax_max, face_map
 from faceparse.profile import ProfileParams, profile_face
 from faceparse.profile.run import iter_profile
-from faceparse.stream import prefetch
+from faceparse.stream import overlapped, prefetch
 
 from conftest import whole_photo_probs
 
@@ -185,6 +185,47 @@ def test_prefetch_keeps_the_order_and_raises_where_the_producer_failed():
             got.append(item)
     assert got == [0, 1, 2, 3, 4]
     assert list(prefetch(iter(range(100)), depth=3)) == list(range(100))
+
+
+def test_overlapped_work_keeps_the_order_runs_beside_the_producer_and_raises_at_its_item(two_threads):
+    """What a command does with each batch (`stream.overlapped`) runs in threads of its own while
+    the producer makes the next batches; results come in the items' order however long each took."""
+    import threading
+    import time
+
+    made, seen = [], set()
+
+    def items():
+        for i in range(12):
+            made.append(i)
+            yield i
+
+    def work(i):
+        seen.add(threading.current_thread().name)
+        time.sleep(0.02 * (i % 3 == 0))  # some items take longer: their results must still come in order
+        return i * i
+
+    got = []
+    for result in overlapped(work, items(), workers=2):
+        got.append((result, len(made)))
+    assert [r for r, _ in got] == [i * i for i in range(12)]
+    assert got[0][1] > 1  # the producer had made more items before the first result came
+    assert seen and all(name.startswith("work") for name in seen)
+
+    def failing(i):
+        if i == 4:
+            raise ValueError("photo 4 could not be written")
+        return i
+
+    done = []
+    with pytest.raises(ValueError, match="photo 4"):
+        for result in overlapped(failing, iter(range(12)), workers=2):
+            done.append(result)
+    assert done == [0, 1, 2, 3]
+
+    threads.configure(1)  # one thread: the work runs in the caller's, one item after another
+    assert list(overlapped(lambda i: (i, threading.current_thread().name), iter(range(3)))) == \
+        [(i, threading.current_thread().name) for i in range(3)]
 
 
 @pytest.mark.parametrize("runtime", ["onnx", "torch"])

@@ -18,7 +18,7 @@ from faceparse.profile.run import rows_complete
 from faceparse.resume import ResultsFile
 
 N_PROFILE = 24   # three batches of eight
-N_PREDICT = 10
+N_PREDICT = 24   # three batches: files are written in threads while the model segments the next
 
 
 @pytest.fixture(scope="module")

@@ -19,12 +19,13 @@ from faceparse.geometry import Alignment
 from faceparse.metrics import bootstrap_mean_f1, confusion_matrix, mean_f1_by_group, protocol_summary, scores
 from faceparse.plots import overlay_panel
 from faceparse.predict import Predictor
-from faceparse.stream import Photo, segment
+from faceparse.stream import Photo, overlapped, segment
 
 log = logging.getLogger("faceparse")
 
 # The published summary each label set is compared by, in the papers that use it.
 PROTOCOL_OF_LABEL_SET = {"helen11": "helen_overall", "lapa11": "lapa", "celebamask19": "celebamask"}
+SCORERS = 2  # photos scored at once while the model segments the next
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ def score_photos(predictor: Predictor, photos: Iterable[Photo], n: int, bootstra
     """Score `n` photos, each a `Photo` with its image, its one face's alignment and, as its payload,
     `(id, pose, (H, W) truth)` in the predictor's label set: the face's map over the whole photo is
     compared with the truth. They walk the photo stream one at a time, as the committed scores were
-    made (`faceparse.stream.segment`; a generator of photos is advanced in its reading thread).
+    made (`faceparse.stream.segment`; a generator of photos is advanced in its reading thread), and
+    are scored in threads of their own while the model segments the next (`stream.overlapped`).
 
     `not_evaluated` names photos that could not be scored (unreadable, skipped): they are counted
     in the summary, never silently dropped.
@@ -64,11 +66,14 @@ def score_photos(predictor: Predictor, photos: Iterable[Photo], n: int, bootstra
     classes = predictor.classes
     k = len(classes)
     cms, ids, poses = [], [], []
+    def score(batch: list[Photo]) -> list[tuple[str, str, np.ndarray]]:
+        return [(photo.payload[0], photo.payload[1], confusion_matrix(photo.payload[2], photo.label_map()[0], k))
+                for photo in batch]
+
     with tqdm(total=n, desc="evaluate", unit="photo", dynamic_ncols=True, leave=False) as bar:
-        for batch in segment(predictor, photos, batch_size=1):
-            for photo in batch:
-                photo_id, pose, truth = photo.payload
-                cms.append(confusion_matrix(truth, photo.label_map()[0], k))
+        for scored in overlapped(score, segment(predictor, photos, batch_size=1), SCORERS, "score"):
+            for photo_id, pose, cm in scored:
+                cms.append(cm)
                 ids.append(photo_id)
                 poses.append(pose)
                 bar.update(1)

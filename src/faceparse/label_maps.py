@@ -12,23 +12,26 @@ import numpy as np
 
 from faceparse.errors import FaceparseDataError
 from faceparse.predict import Predictor
-from faceparse.stream import Photo, segment
+from faceparse.stream import Photo, overlapped, segment
 
 log = logging.getLogger("faceparse")
 
 # What `predict` writes next to each photo's name; read back as photos, they would be segmented again.
 OUTPUTS = ("_labels.png", "_overlay.jpg", "_confidence.png")
 BATCH = 8  # photos whose faces go through the model together
+WRITERS = 2  # batches whose files are written at once while the model segments the next
 
 
 def segment_files(predictor: Predictor, todo: Iterable[tuple[Path, str]], out: Path,
                   confidence: bool) -> Iterator[dict]:
     """Each photo of `todo` (path, output name) through the photo stream, its files written into
-    `out`; its predictions.csv row, in order."""
+    `out` (in threads of their own while the model segments the next batch); its predictions.csv
+    row, in order."""
     photos = (Photo(Path(path), name=str(name)) for path, name in todo)
-    for batch in segment(predictor, photos, BATCH, whole_photo=True):
-        for photo in batch:
-            yield write_photo(photo, out, confidence, predictor.label_set)
+    batches = segment(predictor, photos, BATCH, whole_photo=True)
+    for rows in overlapped(lambda batch: [write_photo(photo, out, confidence, predictor.label_set) for photo in batch],
+                           batches, WRITERS, "write"):
+        yield from rows
 
 
 def write_photo(photo: Photo, out: Path, confidence: bool, label_set: str) -> dict:

@@ -5,18 +5,21 @@
     batches across photos -> each face's map over its window of the photo (`Photo.face_maps`)
 
 With more than one thread (`faceparse.threads`), a thread of its own reads the next photos and finds
-their faces (`prefetch`) while the model works on the current batch (and `profile` measures the
-batches before it in threads of its own). Batches come out in the photos' order.
+their faces (`prefetch`) while the model works on the current batch, and what each command does with
+a segmented batch (`profile` measures it, `predict` writes its files, `evaluate` scores it) runs in
+threads of its own on the batches before (`overlapped`). Batches come out in the photos' order.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Full, Queue
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -108,6 +111,34 @@ def _read(predictor: Predictor, item: Photo | Path, whole_photo: bool, prepare: 
     if prepare is not None:
         prepare(photo)
     return photo
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def overlapped(work: Callable[[T], R], items: Iterable[T], workers: int = 2, name: str = "work") -> Iterator[R]:
+    """`work(item)` for each of `items`, in order. With more than one thread (`faceparse.threads`),
+    up to `workers` items are worked on in threads of their own while `items` makes the next ones
+    (the model segments the next batch), and each result is handed on once it and those before it
+    are done; one after another otherwise. An exception raised by `work` is raised at its item;
+    closing the returned generator cancels the items not started."""
+    if current_threads() <= 1:
+        for item in items:
+            yield work(item)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix=name) as pool:
+        waiting: deque = deque()
+        try:
+            for item in items:
+                waiting.append(pool.submit(work, item))
+                while waiting and (len(waiting) > workers or waiting[0].done()):
+                    yield waiting.popleft().result()
+            while waiting:
+                yield waiting.popleft().result()
+        finally:
+            for job in waiting:
+                job.cancel()
 
 
 def chunks(items: Iterable, size: int) -> Iterator[list]:

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Protocol
 
@@ -25,8 +22,7 @@ from faceparse.predict import Predictor
 from faceparse.profile.correct import ColourSource, PhotoColour
 from faceparse.profile.face import profile_face
 from faceparse.profile.params import ProfileParams
-from faceparse.stream import Photo, segment
-from faceparse.threads import current as current_threads
+from faceparse.stream import Photo, overlapped, segment
 
 
 class Review(Protocol):
@@ -79,22 +75,8 @@ def iter_profile(predictor: Predictor, photos: list[Path], params: ProfileParams
     def read_colour(photo: Photo) -> None:
         photo.context = colour.for_photo(photo.image) if photo.faces else PhotoColour()
 
-    parallel = current_threads() > 1
-    with ThreadPoolExecutor(MEASURERS, thread_name_prefix="measure") if parallel else nullcontext() as measurer:
-        waiting: deque = deque()
-        try:
-            for batch in segment(predictor, photos, batch_size, prepare=read_colour):
-                if measurer is None:
-                    yield _measure(batch, params, review)
-                    continue
-                waiting.append(measurer.submit(_measure, batch, params, review))
-                if len(waiting) > MEASURERS:
-                    yield waiting.popleft().result()
-            while waiting:
-                yield waiting.popleft().result()
-        finally:
-            for job in waiting:
-                job.cancel()
+    batches = segment(predictor, photos, batch_size, prepare=read_colour)
+    yield from overlapped(lambda batch: _measure(batch, params, review), batches, MEASURERS, "measure")
 
 
 def _measure(batch: list[Photo], params: ProfileParams, review: Review | None = None) -> list[list[dict]]:
