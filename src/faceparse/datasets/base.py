@@ -82,7 +82,7 @@ def read_image(path: Path | str) -> np.ndarray:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 im.load()
-                im = ImageOps.exif_transpose(im)
+                ImageOps.exif_transpose(im, in_place=True)  # no copy of a photo already upright
                 if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                     arr = np.asarray(im, dtype=np.float64)
                     scale = 65535.0 if arr.max() > 255 else 255.0
@@ -92,7 +92,7 @@ def read_image(path: Path | str) -> np.ndarray:
                     im = im.convert("RGBA")
                     background = Image.new("RGBA", im.size, (255, 255, 255, 255))
                     im = Image.alpha_composite(background, im)
-                return np.asarray(im.convert("RGB"))
+                return np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
     except FileNotFoundError:
         raise FaceparseDataError(path, "file not found") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
