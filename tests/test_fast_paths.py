@@ -230,8 +230,8 @@ def test_overlapped_work_keeps_the_order_runs_beside_the_producer_and_raises_at_
 
 @pytest.mark.parametrize("runtime", ["onnx", "torch"])
 def test_the_stream_gives_the_same_maps_batched_across_photos_as_one_at_a_time(profiled_model, runtime, london):
-    """`predict` and `profile` send several photos' faces through the model together, `evaluate` one
-    photo at a time: the maps are the same either way."""
+    """`predict`, `profile` and `evaluate` send several photos' faces through the model together: the
+    maps are those of one photo at a time."""
     from faceparse.stream import segment
 
     predictor = Predictor(profiled_model, tta=True, target_label_set="fasseg6", runtime=runtime)

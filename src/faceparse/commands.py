@@ -28,6 +28,7 @@ from faceparse.profile.run import iter_profile, rows_complete
 from faceparse.resume import Interrupted, ResultsFile, done_photos, interruptible, photo_key, run_identity, stopped
 from faceparse.review import ReviewWriter, read_csv_rows
 from faceparse.stream import collect_photos
+from faceparse.threads import import_beside
 
 
 def run_evaluate(predictor_for: Callable[[str | None], Predictor], dataset: str, root: Path, out: Path,
@@ -61,6 +62,8 @@ def run_evaluate(predictor_for: Callable[[str | None], Predictor], dataset: str,
     if not samples:  # scores over no photos would be NaN written as a success
         raise FaceparseError(f"{root}: no labelled photos to score ({dataset} format)")
     target = predictor.label_set
+    # The bootstrap and the plots import these after the photos: imported meanwhile, beside the model.
+    import_beside("scipy.stats", "matplotlib.figure", "matplotlib.backends.backend_agg")
     skipped: list[str] = []
     resized: list[str] = []  # masks within the size tolerance of their photo, resampled to it
     photos = labelled_photos(predictor, reader, samples, skipped if skip_bad else None, resized)

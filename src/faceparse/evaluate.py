@@ -25,7 +25,8 @@ log = logging.getLogger("faceparse")
 
 # The published summary each label set is compared by, in the papers that use it.
 PROTOCOL_OF_LABEL_SET = {"helen11": "helen_overall", "lapa11": "lapa", "celebamask19": "celebamask"}
-SCORERS = 2  # photos scored at once while the model segments the next
+BATCH = 8  # photos whose faces go through the model together
+SCORERS = 2  # batches scored at once while the model segments the next
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,10 @@ def score_photos(predictor: Predictor, photos: Iterable[Photo], n: int, bootstra
                  not_evaluated: Sequence[str] = ()) -> SplitResult:
     """Score `n` photos, each a `Photo` with its image, its one face's alignment and, as its payload,
     `(id, pose, (H, W) truth)` in the predictor's label set: the face's map over the whole photo is
-    compared with the truth. They walk the photo stream one at a time, as the committed scores were
-    made (`faceparse.stream.segment`; a generator of photos is advanced in its reading thread), and
-    are scored in threads of their own while the model segments the next (`stream.overlapped`).
+    compared with the truth. They walk the photo stream (`faceparse.stream.segment`; a generator of
+    photos is advanced in its reading thread) in batches of `BATCH` photos, whose maps are those of
+    one photo at a time, and are scored in threads of their own while the model segments the next
+    batch (`stream.overlapped`).
 
     `not_evaluated` names photos that could not be scored (unreadable, skipped): they are counted
     in the summary, never silently dropped.
@@ -71,7 +73,7 @@ def score_photos(predictor: Predictor, photos: Iterable[Photo], n: int, bootstra
                 for photo in batch]
 
     with tqdm(total=n, desc="evaluate", unit="photo", dynamic_ncols=True, leave=False) as bar:
-        for scored in overlapped(score, segment(predictor, photos, batch_size=1), SCORERS, "score"):
+        for scored in overlapped(score, segment(predictor, photos, BATCH), SCORERS, "score"):
             for photo_id, pose, cm in scored:
                 cms.append(cm)
                 ids.append(photo_id)
