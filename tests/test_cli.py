@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from faceparse import threads
 from faceparse.cli import main
 from faceparse.labels import get_label_set
 from faceparse.train import TrainData, TrainParams, train
@@ -243,3 +244,25 @@ def test_the_held_out_wild_protocol_scores_19_class_masks_in_fasseg_classes(mode
     assert main(["predict", "--model", str(model), *images, "--out", str(tmp_path / "pred")]) == 0
     correct = sum(int((np.asarray(Image.open(tmp_path / f"pred/{n}_labels.png")) == truths[n]).sum()) for n in PHOTOS)
     assert metrics["pixel_accuracy"] == pytest.approx(correct / (3 * 512 * 512), abs=1e-6)
+
+
+def test_import_beside_imports_in_a_thread_of_its_own_and_only_with_more_than_one_thread(monkeypatch):
+    """`commands.import_beside` loads what a command needs later while the model runs; with one
+    thread it does nothing, and a module that cannot be imported is left to fail where it is used."""
+    import time
+
+    from faceparse import commands
+
+    for name in ("colorsys", "this_module_does_not_exist"):
+        sys.modules.pop(name, None)
+    monkeypatch.setattr(threads, "_configured", 1)
+    commands.import_beside("colorsys")
+    time.sleep(0.2)
+    assert "colorsys" not in sys.modules
+    monkeypatch.setattr(threads, "_configured", 2)
+    commands.import_beside("this_module_does_not_exist", "colorsys")  # stops at the first failure
+    commands.import_beside("colorsys")
+    deadline = time.monotonic() + 10
+    while "colorsys" not in sys.modules and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "colorsys" in sys.modules

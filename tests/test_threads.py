@@ -55,23 +55,3 @@ def test_the_cli_takes_the_setting_and_names_a_bad_one(tmp_path):
                            (["--threads", "2", "predict", "--model", "m.pt", "x.jpg", "--out", "o"], "2")):
         out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=60)
         assert out.stdout.strip() == expected, out.stderr
-
-
-def test_import_beside_imports_in_a_thread_of_its_own_and_only_with_more_than_one_thread(monkeypatch):
-    """`threads.import_beside` loads what a command needs later while the model runs; with one
-    thread it does nothing, and a module that cannot be imported is left to fail where it is used."""
-    import time
-
-    for name in ("colorsys", "this_module_does_not_exist"):
-        sys.modules.pop(name, None)
-    monkeypatch.setattr(threads, "_configured", 1)
-    threads.import_beside("colorsys")
-    time.sleep(0.2)
-    assert "colorsys" not in sys.modules
-    monkeypatch.setattr(threads, "_configured", 2)
-    threads.import_beside("this_module_does_not_exist", "colorsys")  # stops at the first failure
-    threads.import_beside("colorsys")
-    deadline = time.monotonic() + 10
-    while "colorsys" not in sys.modules and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert "colorsys" in sys.modules

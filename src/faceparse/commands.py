@@ -5,8 +5,10 @@ summary. `faceparse.cli` parses the arguments and calls these."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -28,7 +30,26 @@ from faceparse.profile.run import iter_profile, rows_complete
 from faceparse.resume import Interrupted, ResultsFile, done_photos, interruptible, photo_key, run_identity, stopped
 from faceparse.review import ReviewWriter, read_csv_rows
 from faceparse.stream import collect_photos
-from faceparse.threads import import_beside
+from faceparse.threads import current as current_threads
+
+
+def import_beside(*modules: str) -> None:
+    """With more than one thread, import `modules` in a thread of its own: a command that needs them
+    only after its photos (evaluate's bootstrap and plots: scipy.stats and matplotlib, about 1.5 s
+    of imports) finds them loaded, imported while the model ran. Call it where this thread imports
+    nothing else until it needs them. An import that fails there fails again, with its message, where
+    the module is used."""
+    if current_threads() <= 1:
+        return
+
+    def run() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001  (raised again where the module is used)
+                return
+
+    threading.Thread(target=run, name="import", daemon=True).start()
 
 
 def run_evaluate(predictor_for: Callable[[str | None], Predictor], dataset: str, root: Path, out: Path,

@@ -9,10 +9,8 @@ one of the parallel parts itself.
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
-import threading
 
 from faceparse.errors import FaceparseConfigError
 
@@ -71,22 +69,3 @@ def worker_process_init() -> None:
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-
-
-def import_beside(*modules: str) -> None:
-    """With more than one thread, import `modules` in a thread of its own: a command that needs them
-    only after its photos (evaluate's bootstrap and plots: scipy.stats and matplotlib, about 1.5 s
-    of imports) finds them loaded, imported while the model ran. Call it where this thread imports
-    nothing else until it needs them. An import that fails there fails again, with its message, where
-    the module is used."""
-    if current() <= 1:
-        return
-
-    def run() -> None:
-        for name in modules:
-            try:
-                importlib.import_module(name)
-            except Exception:  # noqa: BLE001  (raised again where the module is used)
-                return
-
-    threading.Thread(target=run, name="import", daemon=True).start()
