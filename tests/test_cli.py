@@ -247,22 +247,21 @@ def test_the_held_out_wild_protocol_scores_19_class_masks_in_fasseg_classes(mode
 
 
 def test_import_beside_imports_in_a_thread_of_its_own_and_only_with_more_than_one_thread(monkeypatch):
-    """`commands.import_beside` loads what a command needs later while the model runs; with one
-    thread it does nothing, and a module that cannot be imported is left to fail where it is used."""
-    import time
-
+    """`commands.import_beside` loads what a command needs later while the model runs, in a thread
+    the command joins; with one thread it does nothing, and a module that cannot be imported is left
+    to fail where it is used."""
     from faceparse import commands
 
     for name in ("colorsys", "this_module_does_not_exist"):
         sys.modules.pop(name, None)
     monkeypatch.setattr(threads, "_configured", 1)
-    commands.import_beside("colorsys")
-    time.sleep(0.2)
+    assert commands.import_beside("colorsys") is None
     assert "colorsys" not in sys.modules
     monkeypatch.setattr(threads, "_configured", 2)
-    commands.import_beside("this_module_does_not_exist", "colorsys")  # stops at the first failure
-    commands.import_beside("colorsys")
-    deadline = time.monotonic() + 10
-    while "colorsys" not in sys.modules and time.monotonic() < deadline:
-        time.sleep(0.01)
+    failing = commands.import_beside("this_module_does_not_exist", "colorsys")  # stops at the first failure
+    failing.join(timeout=10)
+    assert not failing.is_alive() and "colorsys" not in sys.modules
+    importing = commands.import_beside("colorsys")
+    assert importing.name == "import" and not importing.daemon
+    importing.join(timeout=10)
     assert "colorsys" in sys.modules

@@ -171,15 +171,20 @@ def test_a_masks_pixels_and_the_outlines_distance_read_on_their_boxes_are_the_wh
 
 
 def test_blobs_found_on_the_masks_box_are_opencvs_on_the_whole_mask():
-    """`frame.blobs` labels the mask's box only: the same components, in the same order, with
-    OpenCV's boxes, areas and centroids on the whole mask to the last bit."""
+    """`frame.blobs` labels the mask's box only: the same components, in the same order (blobs of
+    equal area too, on boxes starting at odd rows and columns), with OpenCV's boxes, areas and
+    centroids on the whole mask to the last bit."""
     from faceparse.profile.frame import blobs
 
     rng = np.random.default_rng(5)
+    ties = np.zeros((10, 10), bool)
+    ties[2, 0] = ties[1, 5] = True  # two one-pixel blobs; the box starts on row 1
     masks = [rng.random((300, 420)) < 0.02,                                   # many small blobs
              np.pad(rng.random((40, 60)) < 0.6, ((250, 10), (355, 5))),       # near a corner
              np.pad(np.ones((7, 9), bool), ((0, 293), (411, 0))),             # on two edges
-             np.zeros((300, 420), bool)]
+             np.zeros((300, 420), bool), ties]
+    for top, left in ((1, 0), (0, 1), (1, 1), (3, 5)):  # sparse blobs, many of one pixel, at odd offsets
+        masks.append(np.pad(rng.random((30, 40)) < 0.08, ((top, 2), (left, 3))))
     image, labels = ellipse_face()
     masks += [labels == c for c in np.unique(labels)]
     for mask in masks:

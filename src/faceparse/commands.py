@@ -33,14 +33,16 @@ from faceparse.stream import collect_photos
 from faceparse.threads import current as current_threads
 
 
-def import_beside(*modules: str) -> None:
-    """With more than one thread, import `modules` in a thread of its own: a command that needs them
-    only after its photos (evaluate's bootstrap and plots: scipy.stats and matplotlib, about 1.5 s
-    of imports) finds them loaded, imported while the model ran. Call it where this thread imports
-    nothing else until it needs them. An import that fails there fails again, with its message, where
-    the module is used."""
+def import_beside(*modules: str) -> threading.Thread | None:
+    """With more than one thread, import `modules` in a thread of its own, and return it: a command
+    that needs them only after its photos (evaluate's bootstrap and plots: scipy.stats and
+    matplotlib, about 1.5 s of imports) finds them loaded, imported while the model ran. Join it
+    before using them (an import of the same module meanwhile waits for the thread's, which is safe
+    while the caller is inside no import of its own). Not a daemon: a run that fails early still
+    lets the imports finish (matplotlib may be writing its font cache). An import that fails there
+    fails again, with its message, where the module is used."""
     if current_threads() <= 1:
-        return
+        return None
 
     def run() -> None:
         for name in modules:
@@ -49,7 +51,9 @@ def import_beside(*modules: str) -> None:
             except Exception:  # noqa: BLE001  (raised again where the module is used)
                 return
 
-    threading.Thread(target=run, name="import", daemon=True).start()
+    thread = threading.Thread(target=run, name="import")
+    thread.start()
+    return thread
 
 
 def run_evaluate(predictor_for: Callable[[str | None], Predictor], dataset: str, root: Path, out: Path,
@@ -84,11 +88,13 @@ def run_evaluate(predictor_for: Callable[[str | None], Predictor], dataset: str,
         raise FaceparseError(f"{root}: no labelled photos to score ({dataset} format)")
     target = predictor.label_set
     # The bootstrap and the plots import these after the photos: imported meanwhile, beside the model.
-    import_beside("scipy.stats", "matplotlib.figure", "matplotlib.backends.backend_agg")
+    importing = import_beside("scipy.stats", "matplotlib.figure", "matplotlib.backends.backend_agg")
     skipped: list[str] = []
     resized: list[str] = []  # masks within the size tolerance of their photo, resampled to it
     photos = labelled_photos(predictor, reader, samples, skipped if skip_bad else None, resized)
     result = score_photos(predictor, photos, len(samples), bootstrap=bootstrap, seed=0, not_evaluated=skipped)
+    if importing is not None:
+        importing.join()
     result.summary.update(not_evaluated=skipped, n_not_evaluated=len(skipped), masks_resized=resized)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -145,6 +151,9 @@ def run_predict(load: Callable[[], Predictor], inputs: list[str], out: Path, con
                 bar.update(1)
     except Interrupted as err:
         bar.close()
+        close = getattr(rows, "close", None)
+        if close is not None:  # the writing threads finish before the run says it stopped
+            close()
         done = done_photos(results)
         return stopped(err, sum(photo_key(p) in done for p, _ in photos), len(photos), csv_path)
     bar.close()

@@ -26,7 +26,7 @@ log = logging.getLogger("faceparse")
 # The published summary each label set is compared by, in the papers that use it.
 PROTOCOL_OF_LABEL_SET = {"helen11": "helen_overall", "lapa11": "lapa", "celebamask19": "celebamask"}
 BATCH = 8  # photos whose faces go through the model together
-SCORERS = 2  # batches scored at once while the model segments the next
+SCORERS = 1  # batches scored while the model segments the next (one keeps up, and holds fewer photos)
 
 
 @dataclass(frozen=True)

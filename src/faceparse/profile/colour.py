@@ -104,7 +104,7 @@ def xyz_to_lab_channels(x: np.ndarray, y: np.ndarray, z: np.ndarray,
 
 
 def lab_f(t: np.ndarray) -> np.ndarray:
-    """CIE 15's f(t): t^(1/3) above epsilon, (kappa t + 16) / 116 below."""
+    """CIE 15's f(t): t^(1/3) above epsilon, (kappa t + 16) / 116 below (float64)."""
     t = np.asarray(t, dtype=np.float64)
     out = np.cbrt(t, out=np.empty_like(t))  # an array, even for one value
     low = t <= LAB_EPSILON  # few pixels of a face are this dark: the linear part only where needed

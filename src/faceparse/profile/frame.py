@@ -105,14 +105,17 @@ def blobs(mask: np.ndarray) -> list[Blob]:
     """8-connected components of a `(H, W) bool` mask, largest first.
 
     Labelled on the mask's box (an eye is a few hundred pixels of a frame of half a million), which
-    finds the same components in the same order. The centroids are OpenCV's on the whole mask to the
-    last bit: it divides each component's sum of columns (rows) by its area, so the box's sum is
-    recovered (an integer) and the box's offset added to it before dividing."""
+    finds the same components in the same order: OpenCV labels 2x2 blocks of pixels in raster order
+    (blobs of equal area keep that order), so the box starts on an even row and column, on the
+    whole mask's grid of blocks. The centroids are OpenCV's on the whole mask to the last bit: it
+    divides each component's sum of columns (rows) by its area, so the box's sum is recovered (an
+    integer) and the box's offset added to it before dividing."""
     box = mask_box(mask)
     if box is None:
         return []
-    y0, x0 = int(box[0].start), int(box[1].start)
-    _, _, stats, cents = cv2.connectedComponentsWithStats(mask[box].astype(np.uint8), connectivity=8)
+    y0, x0 = int(box[0].start) // 2 * 2, int(box[1].start) // 2 * 2
+    _, _, stats, cents = cv2.connectedComponentsWithStats(mask[y0:box[0].stop, x0:box[1].stop].astype(np.uint8),
+                                                          connectivity=8)
     out = []
     for s, c in zip(stats[1:], cents[1:]):
         left, top, width, height, area = (int(v) for v in s)
