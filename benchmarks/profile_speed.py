@@ -10,6 +10,10 @@
   ICCs computed from each.
 - `faceparse predict` and `faceparse evaluate` on the 100 FaceSynthetics photos (512x512) with each
   precision, start-up included.
+- Each command is timed `--rounds` times (3), the two precisions taking turns: these machines' speed
+  drifts by up to twofold within the hour, so one run says as much about the hour as about the code.
+  The median is the headline figure (`..._per_second`), the best (`..._per_second_best`) and every
+  run (`..._seconds_all`) beside it.
 
 Results go to metrics/bench.json. Run it with nothing else on the machine: two heavy processes on
 two cores slow each other several times over.
@@ -89,7 +93,11 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=ROOT / "models/main.pt")
     parser.add_argument("--london", type=Path, default=MIRROR / "london_faces")
     parser.add_argument("--synthetic", type=Path, default=MIRROR / "facesynthetics_100")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="timed runs of each command in each precision, the precisions taking turns")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, found {args.rounds}")
     london = list_images(args.london, recursive=True)
     synthetic = sorted(p for p in args.synthetic.glob("*.png") if not p.stem.endswith("_seg"))
 
@@ -114,19 +122,20 @@ def main() -> None:
     del onnx, torch_, bf16
 
     precisions = ["fp32"] + ([] if bf16_problem() else ["bf16"])
-    seconds: dict[str, dict[str, float]] = {}
+    runs: dict[str, dict[str, list[float]]] = {p: {"profile": [], "predict": [], "evaluate": []} for p in precisions}
     tables: dict[str, pd.DataFrame] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for precision in precisions:
-            model = ["--model", str(args.model), "--precision", precision]
-            out = f"{tmp}/{precision}"
-            seconds[precision] = {
-                "profile": timed(["profile", *model, "--out", f"{out}/profile.csv", str(args.london)]),
-                "predict": timed(["predict", *model, "--out", f"{out}/predict", *map(str, synthetic)]),
-                "evaluate": timed(["evaluate", *model, "--dataset", "facesynthetics", "--root", str(args.synthetic),
-                                   "--out", f"{out}/evaluate"]),
-            }
-            tables[precision] = pd.read_csv(f"{out}/profile.csv")
+        for round_ in range(args.rounds):
+            for precision in precisions:
+                model = ["--model", str(args.model), "--precision", precision]
+                out = f"{tmp}/{precision}{round_}"  # a new folder each time: nothing to continue from
+                times = runs[precision]
+                times["profile"].append(timed(["profile", *model, "--out", f"{out}/profile.csv", str(args.london)]))
+                times["predict"].append(timed(["predict", *model, "--out", f"{out}/predict", *map(str, synthetic)]))
+                times["evaluate"].append(timed(["evaluate", *model, "--dataset", "facesynthetics", "--root",
+                                                str(args.synthetic), "--out", f"{out}/evaluate"]))
+                tables.setdefault(precision, pd.read_csv(f"{out}/profile.csv"))
+    seconds = {p: {k: float(np.median(v)) for k, v in times.items()} for p, times in runs.items()}
     faces = len(crops)
     results = {
         "profile_benchmark": "80 London photos (1350x1350 JPEG), flip TTA, a fresh `faceparse profile` process "
@@ -139,17 +148,21 @@ def main() -> None:
         "onnx_vs_torch_max_abs_diff": float(f"{np.abs(p_onnx - p_torch).max():.2e}"),
         "predict_benchmark": f"{len(synthetic)} FaceSynthetics photos (512x512 PNG), flip TTA, fresh processes "
                              "timed launch to exit",
+        "rounds": f"each command timed {args.rounds} times, fp32 and bf16 taking turns: the median, the best "
+                  "(_best) and every run (_seconds_all)",
     }
     if floor_bf16 is not None:
         results["profile_model_floor_seconds_bf16"] = round(floor_bf16, 2)
         results["bf16_vs_fp32_max_abs_prob_diff"] = float(f"{np.abs(p_onnx - p_bf16).max():.3g}")
         results["bf16_vs_fp32_argmax_agree"] = round(float((p_onnx.argmax(1) == p_bf16.argmax(1)).mean()), 5)
+    counts = {"profile": ("faces", faces), "predict": ("photos", len(synthetic)), "evaluate": ("photos", len(synthetic))}
     for precision, s in seconds.items():
         suffix = "" if precision == "fp32" else f"_{precision}"
         results[f"profile_seconds{suffix}"] = round(s["profile"], 2)
-        results[f"profile_faces_per_second{suffix}"] = round(faces / s["profile"], 3)
-        results[f"predict_photos_per_second{suffix}"] = round(len(synthetic) / s["predict"], 3)
-        results[f"evaluate_photos_per_second{suffix}"] = round(len(synthetic) / s["evaluate"], 3)
+        for command, (unit, n) in counts.items():
+            results[f"{command}_{unit}_per_second{suffix}"] = round(n / s[command], 3)
+            results[f"{command}_{unit}_per_second_best{suffix}"] = round(n / min(runs[precision][command]), 3)
+            results[f"{command}_seconds_all{suffix}"] = [round(t, 2) for t in runs[precision][command]]
         results[f"london_icc{suffix}"] = london_iccs(tables[precision], args.london)
     results["profile_model_floor_ratio"] = round(floor_onnx / seconds["fp32"]["profile"], 3)
     if "bf16" in tables:
