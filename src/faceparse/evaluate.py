@@ -68,6 +68,7 @@ def score_photos(predictor: Predictor, photos: Iterable[Photo], n: int, bootstra
     classes = predictor.classes
     k = len(classes)
     cms, ids, poses = [], [], []
+
     def score(batch: list[Photo]) -> list[tuple[str, str, np.ndarray]]:
         return [(photo.payload[0], photo.payload[1], confusion_matrix(photo.payload[2], photo.label_map()[0], k))
                 for photo in batch]

@@ -20,6 +20,7 @@ from faceparse.facemap import FaceMap
 from faceparse.profile.colour import linear_to_lab, srgb_to_linear
 from faceparse.profile.frame import EYES, SKIN, mask_box
 from faceparse.profile.params import ProfileParams
+from faceparse.profile.view import unclipped
 
 # The brightest tenth of the eye region: on the London templates' eye outlines it reads a blue or warm
 # cast more strongly than the brightest quarter, or the least coloured part of it, which leans
@@ -58,7 +59,7 @@ def sclera_mask(image: np.ndarray, face: FaceMap, params: ProfileParams,
         return mask, np.empty((0, 3))
     eye = eye[box]
     pix = window[box][eye]
-    ok = ((pix < params.clip_high) & (pix > params.clip_low)).all(axis=1)
+    ok = unclipped(pix, params)
     if not ok.any():
         return mask, np.empty((0, 3))
     lin = to_linear(pix[ok])

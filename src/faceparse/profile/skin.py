@@ -18,7 +18,7 @@ from faceparse.profile.correct import Correction
 from faceparse.profile.frame import NOSE, SKIN, Blob, Frame, face_frame, mask_box, run_edges
 from faceparse.profile.params import ProfileParams
 from faceparse.profile.measures import Measure
-from faceparse.profile.view import FaceView
+from faceparse.profile.view import FaceView, unclipped_bytes
 
 PATCH_NAMES = ("cheek_left", "cheek_right", "forehead")  # subject's left/right
 
@@ -160,8 +160,8 @@ def _skin_median(view: FaceView) -> tuple[np.ndarray, int]:
     window = view.image[view.face.photo_slices()][box]
     skin = skin[box]
     r, g, b = (window[..., c][skin] for c in range(3))  # channels apart, in row order
-    unclipped = view.unclipped_bytes
-    use = unclipped[r] & unclipped[g] & unclipped[b]
+    ok = unclipped_bytes(params.clip_low, params.clip_high)
+    use = ok[r] & ok[g] & ok[b]
     if not use.any():
         return np.full(3, np.nan), 0
     r, g, b = r[use], g[use], b[use]
