@@ -68,8 +68,11 @@ def michelson(skin, feature) -> np.ndarray:
     return (s - f) / (s + f)
 
 
+RINGS = ProfileParams(ring_brows=0.05, ring_eyes=0.1, ring_lips=0.15)  # 6, 12 and 18 px at iod 120
+
+
 def test_contrast_of_known_colours():
-    row = CONTRAST(view(*face()))
+    row = CONTRAST(view(*face(), RINGS))
     assert row["contrast_flags"] == ""
     for name, colour, n in (("brows", HAIR, 2 * 400), ("eyes", EYE, 2 * 560), ("lips", LIP, 1600)):
         want = michelson(SKIN, colour)
@@ -79,16 +82,37 @@ def test_contrast_of_known_colours():
     # Hair, eyes and lips are darker than this skin (positive L*); the lips redder (negative a*).
     assert row["contrast_lips_L"] > 0 and row["contrast_lips_a"] < 0
     assert row["contrast_lips_L"] == pytest.approx(0.2210, abs=2e-3)  # L* 65.67 against 41.90
-    # The ring: skin within 0.1 x 120 = 12 px of the feature, every pixel of it skin of the face.
-    assert row["contrast_lips_ring_n"] == ring_pixels(20, 80, 12)
+    # Each feature's ring: skin within its own width x 120 px of the feature, every pixel of it skin of the face.
+    assert row["contrast_brows_ring_n"] == 2 * ring_pixels(10, 40, 6)
     assert row["contrast_eyes_ring_n"] == 2 * ring_pixels(14, 40, 12)
-    assert row["contrast_brows_ring_n"] == 2 * ring_pixels(10, 40, 12)
+    assert row["contrast_lips_ring_n"] == ring_pixels(20, 80, 18)
 
 
-def test_ring_width_is_a_share_of_the_eye_distance():
-    row = CONTRAST(view(*face(), ProfileParams(ring_width=0.05)))
-    assert row["contrast_lips_ring_n"] == ring_pixels(20, 80, 6)
-    assert row["contrast_lips_L"] == pytest.approx(michelson(SKIN, LIP)[0], abs=2e-3)
+def skin_within(labels: np.ndarray, boxes, r: float) -> int:
+    """Skin pixels (class 1) within Euclidean distance r of any of the rectangles `boxes`, counted
+    pixel by pixel from each one's distance to the nearest row and column of a rectangle."""
+    rows, cols = np.mgrid[: labels.shape[0], : labels.shape[1]]
+    near = np.zeros(labels.shape, bool)
+    for ys, xs in boxes:
+        dy = np.maximum(np.maximum(ys.start - rows, rows - (ys.stop - 1)), 0)
+        dx = np.maximum(np.maximum(xs.start - cols, cols - (xs.stop - 1)), 0)
+        near |= dy * dy + dx * dx <= r * r
+    return int((near & (labels == 1)).sum())
+
+
+def test_each_ring_is_its_own_share_of_the_eye_distance():
+    # The defaults: brows 0.05, eyes 0.25, lips 0.1 x 120 px. The eyes' 30 px reach the brows and
+    # the nose, which are not skin and stay out of the ring.
+    image, labels = face()
+    row = CONTRAST(view(image, labels))
+    assert row["contrast_brows_ring_n"] == 2 * ring_pixels(10, 40, 6)
+    assert row["contrast_eyes_ring_n"] == skin_within(labels, EYES, 30) < 2 * ring_pixels(14, 40, 30)
+    assert row["contrast_lips_ring_n"] == ring_pixels(20, 80, 12)
+    assert row["contrast_eyes_L"] == pytest.approx(michelson(SKIN, EYE)[0], abs=2e-3)
+    wider = CONTRAST(view(image, labels, ProfileParams(ring_eyes=0.3)))
+    assert wider["contrast_eyes_ring_n"] == skin_within(labels, EYES, 36)
+    assert (wider["contrast_brows_ring_n"], wider["contrast_lips_ring_n"]) == (row["contrast_brows_ring_n"],
+                                                                              row["contrast_lips_ring_n"])
 
 
 def test_registry_columns_are_what_take_writes():

@@ -64,9 +64,12 @@ class ProfileParams:
     # at most 7.6, the Canada men's side-lit photos up to 14.6 on their template maps.
     max_cheek_dE: float = 20.0
     fwhr_range: tuple[float, float] = (1.2, 2.8)  # fWHR outside it is geometry gone wrong: left empty
-    # Facial contrast (`contrast`): the ring of skin around each feature, x iod wide, and the least
-    # support a feature and its ring need.
-    ring_width: float = 0.1
+    # Facial contrast (`contrast`): the ring of skin around each feature, x iod wide, each feature's
+    # its own (the brows' close to them, the eyes' over the lids; `contrast` has the agreement with the
+    # template maps by width), and the least support a feature and its ring need.
+    ring_brows: float = 0.05
+    ring_eyes: float = 0.25
+    ring_lips: float = 0.1
     min_feature_pixels: int = 20
     min_ring_pixels: int = 100
     evenness_blur: float = 0.2         # slow shading: a Gaussian blur of this x iod sigma, subtracted
@@ -107,7 +110,9 @@ class ProfileParams:
             "patch_margin": self.patch_margin >= 0,
             "max_cheek_dE": self.max_cheek_dE > 0,
             "fwhr_range": 0 < self.fwhr_range[0] < self.fwhr_range[1],
-            "ring_width": self.ring_width > 0,
+            "ring_brows": self.ring_brows > 0,
+            "ring_eyes": self.ring_eyes > 0,
+            "ring_lips": self.ring_lips > 0,
             "min_feature_pixels": self.min_feature_pixels >= 1,
             "min_ring_pixels": self.min_ring_pixels >= 1,
             "evenness_blur": self.evenness_blur > 0,
