@@ -13,11 +13,11 @@ values compare with theirs. It is a Michelson contrast only where both means are
 and b* can be near zero (the eye region's b* is -2 to 7 on the London and Canada photos) or below
 it. So a channel's ratio is left empty (flag `<feature>_<channel>_undefined`) where S + F is below
 `MIN_SUM`: with both means positive, a 1-unit error in either moves the ratio by up to 2 / (S + F),
-0.4 at 5, more than the contrasts measured (about 0.1 to 0.5). On the 80 photos' template maps this
-leaves out the eyes' b* of four faces and their a* of one; on the model's maps of the 80 London
-photos, the eyes' b* of one. Where one mean is negative and the sum is not
-small, the ratio can pass +-1 (the eyes' b*: up to 1.5 there): it is still the papers' formula, to
-be read with care. L* never comes near (its sum is below 5 on a black photo only).
+0.4 at 5, more than the contrasts measured (about 0.1 to 0.5). With the default rings no channel of
+the study's photos is left out (with rings of 0.1 x iod, the eyes' b* of four faces on the template
+maps was). Where one mean is negative and the sum is not small, the ratio can pass +-1 (the eyes' b*:
+up to 1.4 on the model's maps of the London and Canada photos, 2.6 on a template map): it is still
+the papers' formula, to be read with care. L* never comes near (its sum is below 5 on a black photo only).
 
 The ring: the face's skin (`view.face_skin`: skin class, no neck) within a width of its own for each
 feature (`params.ring_brows`, `ring_eyes`, `ring_lips`, x iod) of the feature (Euclidean distance in
