@@ -101,8 +101,8 @@ def skin_within(labels: np.ndarray, boxes, r: float) -> int:
 
 
 def test_each_ring_is_its_own_share_of_the_eye_distance():
-    # The defaults: brows 0.05, eyes 0.25, lips 0.1 x 120 px. The eyes' 30 px reach the brows and
-    # the nose, which are not skin and stay out of the ring.
+    # The defaults: brows 0.05, eyes 0.25, lips 0.1 x 120 px. The eyes' 30 px reach the brows, and
+    # 36 px the nose: neither is skin, and both stay out of the ring.
     image, labels = face()
     row = CONTRAST(view(image, labels))
     assert row["contrast_brows_ring_n"] == 2 * ring_pixels(10, 40, 6)

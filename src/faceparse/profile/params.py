@@ -64,9 +64,10 @@ class ProfileParams:
     # at most 7.6, the Canada men's side-lit photos up to 14.6 on their template maps.
     max_cheek_dE: float = 20.0
     fwhr_range: tuple[float, float] = (1.2, 2.8)  # fWHR outside it is geometry gone wrong: left empty
-    # Facial contrast (`contrast`): the ring of skin around each feature, x iod wide, each feature's
-    # its own (the brows' close to them, the eyes' over the lids; `contrast` has the agreement with the
-    # template maps by width), and the least support a feature and its ring need.
+    # Facial contrast (`contrast`): the ring of skin around each feature, x iod wide, one width per
+    # feature (the brows' close to them, the eyes' over the lids), chosen on the template maps the
+    # study validates against (`contrast` has the agreement by width and the rule); and the least
+    # support a feature and its ring need.
     ring_brows: float = 0.05
     ring_eyes: float = 0.25
     ring_lips: float = 0.1
