@@ -49,8 +49,8 @@ A narrow eye ring is mostly the lash line and the lid's edge, which the map pain
 templates leave as skin: the model reads the eyes 0.042 / 0.032 above the templates at 0.1, 0.028 /
 0.020 at 0.25. A wide brow ring moves the model further above the Canada templates, which draw the
 brows loosely over skin (+0.032 at 0.05, +0.051 at 0.1, +0.063 at 0.2); London's brows agree alike
-from 0.05 to 0.1. Test-retest (London neutral vs smiling, ICC(3,1)) is 0.98 for the brows and 0.95
-to 0.97 for the eyes at every width from 0.05 to 0.3.
+from 0.05 to 0.1. Test-retest (London neutral vs smiling, ICC(3,1)) is 0.98 to 0.99 for the brows
+and 0.95 to 0.97 for the eyes at every width from 0.05 to 0.3.
 """
 
 from __future__ import annotations
