@@ -133,6 +133,56 @@ def test_yunet_points_match_facesynthetics_landmarks(mirror):
     assert np.median(errors) < 0.15  # YuNet's points and the rendered landmarks agree to a fraction of the eye gap
 
 
+def test_yunet_faces_decodes_a_cell_as_opencv_does():
+    """One cell of stride 16 over the threshold, one under, one of stride 8 overlapping the first:
+    the box, points and score worked by hand, the lower-scoring overlap suppressed."""
+    from faceparse.detect import yunet_faces
+
+    width, height = 64, 32
+    outputs = {}
+    for s in (8, 16, 32):
+        n = (width // s) * (height // s)
+        outputs.update({f"cls_{s}": np.zeros((1, n, 1), np.float32), f"obj_{s}": np.zeros((1, n, 1), np.float32),
+                        f"bbox_{s}": np.zeros((1, n, 4), np.float32), f"kps_{s}": np.zeros((1, n, 10), np.float32)})
+    # stride 16: 4 columns, cell 5 is row 1, column 1; score sqrt(0.81 x 1.0) = 0.9
+    outputs["cls_16"][0, 5], outputs["obj_16"][0, 5] = 0.81, 1.5           # obj clipped to 1
+    outputs["bbox_16"][0, 5] = [0.5, 0.25, math.log(2.0), math.log(1.5)]   # centre (24, 20), 32 x 24
+    outputs["kps_16"][0, 5] = np.arange(10) / 10
+    outputs["cls_16"][0, 6], outputs["obj_16"][0, 6] = 0.25, 1.0           # score 0.5: under 0.6
+    # stride 8: 8 columns, cell 11 is row 1, column 3: centre (28, 12), 32 x 24, score sqrt(0.49) = 0.7
+    outputs["cls_8"][0, 11], outputs["obj_8"][0, 11] = 0.49, 1.0
+    outputs["bbox_8"][0, 11] = [0.5, 0.5, math.log(4.0), math.log(3.0)]
+    faces = yunet_faces(outputs, width, height, 0.6)
+    assert faces.shape == (1, 15) and faces.dtype == np.float32
+    points = [(1 + k / 10) * 16 for k in range(10)]  # (offset + column or row 1) x 16
+    assert np.allclose(faces[0], [8, 8, 32, 24, *points, 0.9], atol=1e-5)
+    # the stride-8 box, (12, 0) 32 x 24, overlaps it by 448 / 1088 = 0.41 of their union
+    kept = yunet_faces(outputs, width, height, 0.6, nms=0.5)
+    assert np.allclose(sorted(kept[:, 14]), [0.7, 0.9]) and np.allclose(kept[kept[:, 14] < 0.8, :4], [12, 0, 32, 24])
+
+
+def test_yunet_in_openvino_finds_opencvs_faces(mirror):
+    """The same YuNet file run by OpenVINO (`--precision bf16`'s detector) finds the faces OpenCV
+    finds, their boxes and points within 0.001 pixels, on London, FaceSynthetics and FASSEG photos."""
+    pytest.importorskip("openvino", reason="OpenVINO is not installed")
+    from faceparse.datasets import read_image
+    from faceparse.datasets.base import list_images
+    from faceparse.detect import YuNetFaceFinder
+
+    photos = (list_images(mirror / "london_faces", recursive=True)[:4]
+              + sorted(p for p in (mirror / "facesynthetics_100").glob("*.png") if not p.stem.endswith("_seg"))[:4]
+              + list_images(mirror / "fasseg" / "V3", recursive=True)[:4])
+    opencv = YuNetFaceFinder(AlignParams())
+    openvino = YuNetFaceFinder(AlignParams(), runtime="openvino")
+    for photo in photos:
+        image = read_image(photo)
+        a, b = opencv.detect(image), openvino.detect(image)
+        assert len(a) >= 1 and a.shape == b.shape, photo
+        assert np.abs(a - b).max() < 1e-3, photo
+    with pytest.raises(FaceparseConfigError, match="YuNet runtime 'tflite'"):
+        YuNetFaceFinder(AlignParams(), runtime="tflite")
+
+
 def test_haar_is_the_fallback_when_yunet_finds_nothing(mirror, monkeypatch):
     from faceparse.datasets import get_reader, read_image
     from faceparse.detect import FaceFinder, YuNetFaceFinder

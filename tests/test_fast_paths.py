@@ -246,8 +246,10 @@ def test_the_stream_gives_the_same_maps_batched_across_photos_as_one_at_a_time(p
 
 def test_bf16_gives_fp32s_maps_and_rows_within_the_stated_bounds(profiled_model, london, two_threads):
     """OpenVINO in bf16 against ONNX Runtime in fp32 on the same crops and photos: probabilities
-    within 0.25 (bfloat16 keeps 8 bits of mantissa; edges move most), the argmax the same on 99% of
-    crop pixels, and every colour column of the profile rows within 1 L*a*b* unit on average."""
+    within 0.1 (bfloat16 keeps 8 bits of mantissa; edges move most; the study model's differ by
+    0.024 on these crops, 0.043 on the 80 London ones), the argmax the same on 99.9% of crop pixels,
+    and every colour column of the profile rows within 0.1 L*a*b* unit on average (the bar bf16 is
+    held to; with every layer in bf16 the 80 London faces' cheek L* moved 0.109 on average)."""
     from faceparse.runtime import bf16_problem
 
     problem = bf16_problem()
@@ -262,8 +264,8 @@ def test_bf16_gives_fp32s_maps_and_rows_within_the_stated_bounds(profiled_model,
         crops += [warp_image(image, f.matrix, fp32.size) for f in fp32.find_faces(image)]
     a, b = fp32.crop_probs(np.stack(crops)), bf16.crop_probs(np.stack(crops))
     assert a.shape == b.shape and b.dtype == np.float32
-    assert np.abs(a - b).max() < 0.25
-    assert (a.argmax(1) == b.argmax(1)).mean() > 0.99
+    assert np.abs(a - b).max() < 0.1
+    assert (a.argmax(1) == b.argmax(1)).mean() > 0.999
     rows = {name: [row for batch in iter_profile(p, london, MEASURE_ALL) for group in batch for row in group]
             for name, p in (("fp32", fp32), ("bf16", bf16))}
     compared = 0
@@ -272,7 +274,7 @@ def test_bf16_gives_fp32s_maps_and_rows_within_the_stated_bounds(profiled_model,
                  if math.isfinite(x.get(key, math.nan)) and math.isfinite(y.get(key, math.nan))]
         if pairs:
             compared += len(pairs)
-            assert np.mean([abs(x - y) for x, y in pairs]) < 1.0, key
+            assert np.mean([abs(x - y) for x, y in pairs]) < 0.1, key
     if profiled_model == STUDY_MODEL:  # the tiny model paints no eyes: no colour to compare
         assert compared >= len(london)
 
@@ -290,20 +292,28 @@ crops = np.random.default_rng(0).integers(0, 256, (2, int(sys.argv[2]), int(sys.
 first = runtime.openvino_model(graph, 1)
 blobs = len(list(kept.glob("*.blob")))
 again = runtime.openvino_model(graph, 1)
+early = set(runtime.early_layers(__import__("openvino").Core().read_model(str(graph))))
+convolutions = []
+for op in again.get_runtime_model().get_ordered_ops():
+    info = op.get_rt_info()
+    if info["layerType"].astype(str) in ("Convolution", "GroupConvolution"):
+        fused = info["originalLayersNames"].astype(str).split(",")
+        convolutions.append([bool(early & set(fused)), info["runtimePrecision"].astype(str)])
 runtime.os.access = lambda path, mode: False  # as a folder that cannot be written reads
 kept.rename(graph.parent / "kept")
 fresh = runtime.openvino_model(graph, 1)
 print(json.dumps({"blobs": blobs, "first": bool(first.get_property("LOADED_FROM_CACHE")),
                   "again": bool(again.get_property("LOADED_FROM_CACHE")),
                   "fresh": bool(fresh.get_property("LOADED_FROM_CACHE")), "left": len(list(kept.iterdir())),
-                  "equal": bool(np.array_equal(again(crops)[0], fresh(crops)[0]))}))
+                  "equal": bool(np.array_equal(again(crops)[0], fresh(crops)[0])), "convolutions": convolutions}))
 """
 
 
 def test_bf16_keeps_its_compiled_graph_and_loads_it_and_compiles_without_where_it_cannot_keep_it(model, tmp_path):
     """The first bf16 compile leaves OpenVINO's compiled graph beside the exported one; the next
     loads it (OpenVINO says so), with the probabilities of a fresh compile; where that folder cannot
-    be written, the graph is compiled without it and nothing is kept."""
+    be written, the graph is compiled without it and nothing is kept. Either way its early layers
+    (`runtime.early_layers`) run in fp32 and the rest in bf16, as OpenVINO reports them."""
     import json
     import os
     import subprocess
@@ -320,7 +330,11 @@ def test_bf16_keeps_its_compiled_graph_and_loads_it_and_compiles_without_where_i
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
+    convolutions = seen.pop("convolutions")
+    precisions = {early: {p for e, p in convolutions if e == early} for early in (True, False)}
     assert seen == {"blobs": 1, "first": False, "again": True, "fresh": False, "left": 0, "equal": True}
+    # the convolutions that see the crop at a half and a quarter of its side run in fp32, the rest in bf16
+    assert precisions == {True: {"f32"}, False: {"bf16"}}
 
 
 def test_predicts_maps_are_the_whole_photo_argmax_and_max(model, london):

@@ -3,7 +3,9 @@
 YuNet (OpenCV's `cv2.FaceDetectorYN`, a 232 kB ONNX network) is the default: it gives a box, a score
 and five landmarks (eye centres, nose tip, mouth corners) per face, and the face is aligned by those
 five points (`align.align_from_points`). OpenCV's Haar cascades stay as the named alternative
-(`align.detector: haar`) and as the fallback when YuNet finds nothing.
+(`align.detector: haar`) and as the fallback when YuNet finds nothing. With `--precision bf16` the
+same network runs in OpenVINO (in fp32, 2.4 times as fast as OpenCV's on these CPUs), decoded as
+OpenCV decodes it (`yunet_faces`): its boxes and points are OpenCV's within 0.0004 pixels.
 
 The YuNet file is resolved like the ImageNet weights: never fetched from a hub at run time, but
 found in the data mirror (`$FACEPARSE_MIRROR/face_detection_yunet/`), else in the user cache, where
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
@@ -92,26 +95,49 @@ def _download(known: DetectorFile, dest: Path) -> str | None:
     return None
 
 
+YUNET_STRIDES = (8, 16, 32)
+YUNET_NMS = 0.3      # OpenCV's FaceDetectorYN: the IoU above which the lower-scoring box goes,
+YUNET_TOP_K = 5000   # and the most boxes kept
+YUNET_RUNTIMES = ("opencv", "openvino")
+
+
 class YuNetFaceFinder:
     """YuNet faces scoring at least `params.min_score`, largest first, aligned by their five points.
 
     Photos are shrunk to at most `max_side` pixels for detection (YuNet's own input size is 640);
-    boxes and points are scaled back to the photo's pixels.
+    boxes and points are scaled back to the photo's pixels. runtime: "opencv" (OpenCV's
+    `FaceDetectorYN`) or "openvino" (the same network in OpenVINO, fp32, decoded by `yunet_faces`).
     """
 
     method = "yunet"
 
-    def __init__(self, params: AlignParams, max_side: int = 640, model: Path | None = None) -> None:
+    def __init__(self, params: AlignParams, max_side: int = 640, model: Path | None = None,
+                 runtime: str = "opencv", threads: int = 1) -> None:
+        if runtime not in YUNET_RUNTIMES:
+            raise FaceparseConfigError(f"YuNet runtime {runtime!r}: expected one of {', '.join(YUNET_RUNTIMES)}")
         self.params = params
         self.max_side = max_side
         self.model = Path(model) if model is not None else resolve_detector_file(YUNET)
+        self.runtime = runtime
+        self.threads = threads
 
     @cached_property
-    def _net(self) -> cv2.FaceDetectorYN:
+    def _net(self) -> Callable[[np.ndarray], np.ndarray]:
+        """YuNet as a function: `(H, W, 3) uint8` BGR, sides multiples of 32 -> `(N, 15) float32` faces."""
+        if self.runtime == "openvino":
+            return _openvino_yunet(self.model, float(self.params.min_score), self.threads)
         try:
-            return cv2.FaceDetectorYN.create(str(self.model), "", (320, 320), float(self.params.min_score), 0.3, 5000)
+            net = cv2.FaceDetectorYN.create(str(self.model), "", (320, 320), float(self.params.min_score), YUNET_NMS,
+                                            YUNET_TOP_K)
         except cv2.error as err:
             raise FaceparseDataError(self.model, f"OpenCV cannot load it as a YuNet model ({err.msg.strip()})") from None
+
+        def detect(bgr: np.ndarray) -> np.ndarray:
+            net.setInputSize((bgr.shape[1], bgr.shape[0]))
+            faces = net.detect(bgr)[1]
+            return np.zeros((0, 15), np.float32) if faces is None else faces
+
+        return detect
 
     def detect(self, image: np.ndarray) -> np.ndarray:
         """`(N, 15) float64` rows of box (x, y, w, h), five points (x, y each) and score, in photo
@@ -126,12 +152,7 @@ class YuNetFaceFinder:
         ph, pw = max(64, -(-sh // 32) * 32), max(64, -(-sw // 32) * 32)
         bgr = cv2.copyMakeBorder(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), 0, ph - sh, 0, pw - sw,
                                  cv2.BORDER_CONSTANT, value=(0, 0, 0))
-        net = self._net
-        net.setInputSize((pw, ph))
-        _, faces = net.detect(bgr)
-        if faces is None:
-            return np.zeros((0, 15))
-        faces = faces.astype(np.float64)
+        faces = self._net(bgr).astype(np.float64)
         faces = faces[np.isfinite(faces).all(1) & (faces[:, 2] > 0) & (faces[:, 3] > 0)]
         faces[:, :14] /= f
         return faces[np.argsort(-faces[:, 2] * faces[:, 3], kind="stable")]
@@ -140,6 +161,75 @@ class YuNetFaceFinder:
         """All faces in a `(H, W, 3) uint8` RGB photo, largest first (empty if none)."""
         return [align_from_points(f[4:14].reshape(5, 2), self.params, self.method, box=tuple(f[:4]), score=f[14])
                 for f in self.detect(image)]
+
+
+def _openvino_yunet(model: Path, min_score: float, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+    """YuNet compiled by OpenVINO in fp32 for any input size, reading the `(H, W, 3) uint8` BGR
+    image itself (the conversion to its float planes is in the compiled graph), decoded by
+    `yunet_faces`."""
+    import openvino as ov
+
+    core = ov.Core()
+    try:
+        network = core.read_model(str(model))
+        network.reshape({network.input(0).get_any_name(): ov.PartialShape([1, 3, -1, -1])})
+    except Exception as err:  # noqa: BLE001  (OpenVINO's own errors, said with the file)
+        raise FaceparseDataError(model, f"OpenVINO cannot load it as a YuNet model ({err})") from None
+    steps = ov.preprocess.PrePostProcessor(network)
+    steps.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
+    steps.input().model().set_layout(ov.Layout("NCHW"))
+    steps.input().preprocess().convert_element_type(ov.Type.f32)
+    compiled = core.compile_model(steps.build(), "CPU", {"INFERENCE_PRECISION_HINT": "f32",
+                                                         "INFERENCE_NUM_THREADS": int(threads), "NUM_STREAMS": 1,
+                                                         "PERFORMANCE_HINT": "LATENCY"})
+    names = [sorted(o.get_names()) for o in compiled.outputs]
+
+    def detect(bgr: np.ndarray) -> np.ndarray:
+        result = compiled(np.ascontiguousarray(bgr)[None])
+        outputs = {name: value for names_of, value in zip(names, result.values()) for name in names_of}
+        return yunet_faces(outputs, bgr.shape[1], bgr.shape[0], min_score)
+
+    return detect
+
+
+def yunet_faces(outputs: dict[str, np.ndarray], width: int, height: int, min_score: float,
+                nms: float = YUNET_NMS, top_k: int = YUNET_TOP_K) -> np.ndarray:
+    """YuNet's raw outputs for a `width` x `height` input (`cls_8` ... `kps_32`) -> `(N, 15) float32`
+    faces as OpenCV's `FaceDetectorYN` gives them: at each cell of each stride, the score
+    sqrt(cls x obj) (each clipped to [0, 1]); where it reaches `min_score`, the box from the cell's
+    offsets (centre) and log-sizes, and the five points from their offsets; then OpenCV's
+    non-maximum suppression on the boxes cut to whole pixels, as OpenCV does it. Float32 throughout,
+    as in OpenCV's C++."""
+    found = []
+    for s in YUNET_STRIDES:
+        cols = width // s
+        cls = np.clip(outputs[f"cls_{s}"].reshape(-1), 0, 1)
+        obj = np.clip(outputs[f"obj_{s}"].reshape(-1), 0, 1)
+        score = np.sqrt(cls * obj)
+        cells = np.flatnonzero(score >= np.float32(min_score))
+        if not cells.size:
+            continue
+        c = (cells % cols).astype(np.float32)[:, None]
+        r = (cells // cols).astype(np.float32)[:, None]
+        box = outputs[f"bbox_{s}"].reshape(-1, 4)[cells]
+        points = outputs[f"kps_{s}"].reshape(-1, 10)[cells]
+        stride = np.float32(s)
+        size = np.exp(box[:, 2:4]) * stride
+        faces = np.empty((cells.size, 15), np.float32)
+        faces[:, 0:2] = (np.hstack([c, r]) + box[:, 0:2]) * stride - size / np.float32(2)
+        faces[:, 2:4] = size
+        faces[:, 4:14:2] = (points[:, 0::2] + c) * stride
+        faces[:, 5:14:2] = (points[:, 1::2] + r) * stride
+        faces[:, 14] = score[cells]
+        found.append(faces)
+    if not found:
+        return np.zeros((0, 15), np.float32)
+    faces = np.concatenate(found)
+    if len(faces) > 1:
+        boxes = [[int(v) for v in b] for b in faces[:, :4]]  # OpenCV's Rect2i: cut towards zero
+        keep = cv2.dnn.NMSBoxes(boxes, faces[:, 14].tolist(), min_score, nms, 1.0, top_k)
+        faces = faces[np.asarray(keep, dtype=int).reshape(-1)]
+    return faces
 
 
 class HaarFaceFinder:
@@ -211,11 +301,11 @@ class FaceFinder:
     """The detector `params.detector` names, then the other as a fallback for photos where it finds
     no face (Haar's profile cascades catch some turned heads YuNet scores too low)."""
 
-    def __init__(self, params: AlignParams) -> None:
+    def __init__(self, params: AlignParams, yunet_runtime: str = "opencv", threads: int = 1) -> None:
         if params.detector not in DETECTORS:
             raise FaceparseConfigError(f"align.detector: {params.detector!r} is not one of {', '.join(DETECTORS)}")
         self.params = params
-        self.yunet = YuNetFaceFinder(params) if params.detector == "yunet" else None
+        self.yunet = YuNetFaceFinder(params, runtime=yunet_runtime, threads=threads) if params.detector == "yunet" else None
         self.haar = HaarFaceFinder(params)
 
     def find(self, image: np.ndarray) -> list[Alignment]:

@@ -67,7 +67,10 @@ class Predictor:
         self.projection = None if self.label_set == out_set else mapping_matrix(out_set, self.label_set)
         self.size = int(self.meta["input_size"])
         self.align_params = AlignParams(**{**self.meta.get("align", {}), "size": self.size})
-        self.finder = FaceFinder(self.align_params)
+        # bf16 runs YuNet in OpenVINO too (fp32, its points OpenCV's within 0.0004 px); fp32 keeps
+        # OpenCV's, so that the study's alignments stay exactly as they were.
+        self.finder = FaceFinder(self.align_params, "openvino" if self.precision == "bf16" else "opencv",
+                                 current_threads())
 
     @property
     def classes(self) -> tuple[str, ...]:

@@ -168,13 +168,75 @@ class OnnxModel:
         return np.asarray(self._run(np.ascontiguousarray(crops, dtype=np.uint8)), dtype=np.float32)
 
 
+# bf16 keeps fp32 for the layers that see the crop at a half and a quarter of its side: the input's
+# fine detail (a pixel's shade, the edge of an ear) lives there, and bfloat16's 8 bits of mantissa
+# blur it. With every layer in bf16, three of the 80 London faces moved a cheek patch or fWHR's ends
+# (the map changed where an ear meets the cheek), and the rows' mean |cheek L*| and |fWHR| differences
+# from fp32 were 0.109 and 0.0070; with these layers in fp32 (MobileNetV2's first four blocks), 0.02
+# and 0.002, for 12% more of the model's time (docs/speed.md).
+FP32_DOWN_TO = 4
+
+
+def early_layers(model, down_to: int = FP32_DOWN_TO) -> list[str]:
+    """The names of the layers of an OpenVINO `model` of the exported graph that the crop passes
+    through, in graph order, before the first that holds it at less than 1/`down_to` of its side: every
+    activation (a 4-D output, batch first) up to there, the input's normalisation included."""
+    side = model.input(0).get_partial_shape()[1].get_length()  # crops: (N, S, S, 3)
+    names = []
+    for op in model.get_ordered_ops():
+        shape = op.get_output_partial_shape(0)
+        if op.get_type_name() == "Constant" or shape.rank.is_dynamic or shape.rank.get_length() != 4 \
+                or shape[0].is_static:
+            continue
+        if shape[2].is_static and shape[2].get_length() * down_to < side:
+            break
+        names.append(op.get_friendly_name())
+    return names
+
+
+def write_mixed_graph(graph: Path, xml: Path) -> None:
+    """The exported graph as OpenVINO IR at `xml` (its weights beside it, `.bin`), the `early_layers`
+    marked to run in their own precision (fp32) when the rest runs in bf16. OpenVINO's Python API
+    cannot set that mark (the runtime attribute "precise"), its IR file can: it is written into each
+    of those layers. Written under temporary names and moved into place, the `.xml` last."""
+    import html
+    import re
+    import tempfile
+
+    import openvino as ov
+
+    model = ov.Core().read_model(str(graph))
+    names = set(early_layers(model))
+    with tempfile.TemporaryDirectory(dir=xml.parent, prefix=".ir-") as tmp:
+        plain = Path(tmp) / "plain.xml"
+        ov.save_model(model, str(plain), compress_to_fp16=False)
+        marked = 0
+
+        def mark(layer: re.Match) -> str:
+            nonlocal marked
+            if html.unescape(layer.group(1)) not in names:
+                return layer.group(0)
+            marked += 1
+            return layer.group(0) + '<rt_info><attribute name="precise" version="0" /></rt_info>'
+
+        text = re.sub(r'<layer id="\d+" name="([^"]*)" type="[^"]*" version="[^"]*">', mark, plain.read_text())
+        if marked != len(names):
+            raise RuntimeError(f"marked {marked} of the {len(names)} early layers in OpenVINO's IR of {graph.name}")
+        plain.with_suffix(".xml").write_text(text)
+        os.replace(plain.with_suffix(".bin"), xml.with_suffix(".bin"))
+        os.replace(plain, xml)
+
+
 def openvino_model(graph: Path, threads: int):
-    """The graph compiled by OpenVINO for this CPU with bfloat16 inference, `threads` threads, one
-    stream (latency: one batch at a time, as the photo stream sends them). OpenVINO keeps the
-    compiled graph beside the exported one (`openvino/` there) and loads it in later runs, a quarter
-    of a second sooner than compiling it again (it compiles anew when the graph or the settings
-    change). Where that folder cannot be written (a read-only cache), or what is kept there cannot
-    be used, the graph is compiled without it."""
+    """The graph compiled by OpenVINO for this CPU with bfloat16 inference (its `early_layers` in
+    fp32), `threads` threads, one stream (latency: one batch at a time, as the photo stream sends
+    them). OpenVINO keeps the compiled graph beside the exported one (`openvino/` there, with the IR
+    it was compiled from) and loads it in later runs, a quarter of a second sooner than compiling it
+    again (it compiles anew when the graph or the settings change). Where that folder cannot be
+    written (a read-only cache), or what is kept there cannot be used, the graph is compiled without
+    it."""
+    import tempfile
+
     import openvino as ov
 
     config = {"INFERENCE_PRECISION_HINT": "bf16", "INFERENCE_NUM_THREADS": int(threads), "NUM_STREAMS": 1,
@@ -188,14 +250,21 @@ def openvino_model(graph: Path, threads: int):
     if writable:
         core = ov.Core()
         core.set_property({"CACHE_DIR": str(compiled_dir)})
+        xml = compiled_dir / f"{graph.stem}-fp32x{FP32_DOWN_TO}.xml"
         try:
-            return core.compile_model(str(graph), "CPU", config)
+            if not xml.exists():
+                write_mixed_graph(graph, xml)
+            return core.compile_model(str(xml), "CPU", config)
         except Exception as err:  # noqa: BLE001  (a full disk, a kept graph cut short: compiled without it)
             log.info("compiling %s without OpenVINO's cache in %s (%s)", graph.name, compiled_dir, err)
     else:
         log.info("not keeping OpenVINO's compiled graph: %s cannot be written", compiled_dir)
     core = ov.Core()
-    return core.compile_model(core.read_model(str(graph)), "CPU", config)
+    core.set_property({"ENABLE_MMAP": False})  # the IR's folder goes once it is read
+    with tempfile.TemporaryDirectory(prefix="faceparse-ir-") as tmp:
+        xml = Path(tmp) / "graph.xml"
+        write_mixed_graph(graph, xml)
+        return core.compile_model(core.read_model(str(xml)), "CPU", config)
 
 
 @functools.cache
