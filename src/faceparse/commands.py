@@ -12,7 +12,6 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-import pandas as pd
 from tqdm import tqdm
 
 from faceparse.checksums import sha256_of
@@ -88,7 +87,7 @@ def run_evaluate(predictor_for: Callable[[str | None], Predictor], dataset: str,
         raise FaceparseError(f"{root}: no labelled photos to score ({dataset} format)")
     target = predictor.label_set
     # The bootstrap and the plots import these after the photos: imported meanwhile, beside the model.
-    importing = import_beside("scipy.stats", "matplotlib.figure", "matplotlib.backends.backend_agg")
+    importing = import_beside("pandas", "scipy.stats", "matplotlib.figure", "matplotlib.backends.backend_agg")
     skipped: list[str] = []
     resized: list[str] = []  # masks within the size tolerance of their photo, resampled to it
     photos = labelled_photos(predictor, reader, samples, skipped if skip_bad else None, resized)
@@ -126,6 +125,7 @@ def run_predict(load: Callable[[], Predictor], inputs: list[str], out: Path, con
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise FaceparseError(f"--out {out}: is a file; give the folder to write into")
+    importing = import_beside("pandas")  # for the summary at the end, imported beside the model meanwhile
     predictor = load()
     photos = collect_photos(inputs, skip=_is_output_in(out))
     _check_distinct_names(photos)
@@ -157,6 +157,10 @@ def run_predict(load: Callable[[], Predictor], inputs: list[str], out: Path, con
         done = done_photos(results)
         return stopped(err, sum(photo_key(p) in done for p, _ in photos), len(photos), csv_path)
     bar.close()
+    if importing is not None:
+        importing.join()
+    import pandas as pd
+
     table = pd.read_csv(csv_path, keep_default_na=False)
     table = table[table["photo"].map(photo_key).isin({photo_key(p) for p, _ in photos})]
     n_done = int((~table["status"].str.startswith("unreadable")).sum())
@@ -182,6 +186,7 @@ def run_profile(load: Callable[[], Predictor], inputs: list[str], out: str | Pat
     out = Path(out)
     if review_dir and engine == "ray":
         raise FaceparseConfigError("--review draws each face in this process: use it with --engine local (the default)")
+    importing = import_beside("pandas")  # for the summary at the end, imported beside the model meanwhile
     predictor = load()
     photos = [photo for photo, _ in collect_photos(inputs)]
     # The chart is read (and refused, naming it) before any photo is measured.
@@ -221,6 +226,10 @@ def run_profile(load: Callable[[], Predictor], inputs: list[str], out: str | Pat
     if review is not None:
         page = _finish_review(review, out)
         print(f"review of every row of {out} -> {page}")
+    if importing is not None:
+        importing.join()
+    import pandas as pd
+
     table = pd.read_csv(out, keep_default_na=False, dtype={"flags": str})
     table = table[table["photo"].map(photo_key).isin({photo_key(p) for p in photos})]
     faces = table["face_index"] >= 0

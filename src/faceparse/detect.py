@@ -4,8 +4,9 @@ YuNet (OpenCV's `cv2.FaceDetectorYN`, a 232 kB ONNX network) is the default: it 
 and five landmarks (eye centres, nose tip, mouth corners) per face, and the face is aligned by those
 five points (`align.align_from_points`). OpenCV's Haar cascades stay as the named alternative
 (`align.detector: haar`) and as the fallback when YuNet finds nothing. With `--precision bf16` the
-same network runs in OpenVINO (in fp32, 2.4 times as fast as OpenCV's on these CPUs), decoded as
-OpenCV decodes it (`yunet_faces`): its boxes and points are OpenCV's within 0.0004 pixels.
+same network runs in OpenVINO (in fp32: 9 ms a 640-px London photo on one core, where OpenCV's takes
+22), decoded as OpenCV decodes it (`yunet_faces`): its boxes and points are OpenCV's within 0.0004
+pixels on the London, Canada, FaceSynthetics and FASSEG photos.
 
 The YuNet file is resolved like the ImageNet weights: never fetched from a hub at run time, but
 found in the data mirror (`$FACEPARSE_MIRROR/face_detection_yunet/`), else in the user cache, where

@@ -7,11 +7,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
-import pandas as pd
 from tqdm import tqdm
 
 from faceparse.datasets import read_image, read_index_mask
@@ -20,6 +19,9 @@ from faceparse.metrics import bootstrap_mean_f1, confusion_matrix, mean_f1_by_gr
 from faceparse.plots import overlay_panel
 from faceparse.predict import Predictor
 from faceparse.stream import Photo, overlapped, segment
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger("faceparse")
 
@@ -84,6 +86,8 @@ def score_photos(predictor: Predictor, photos: Iterable[Photo], n: int, bootstra
     total = cms_arr.sum(0)
     s = scores(total, classes)
     lo, hi = bootstrap_mean_f1(cms_arr, n_boot=bootstrap, seed=seed) if bootstrap and len(cms) else (np.nan, np.nan)
+    import pandas as pd  # here, not at import: `faceparse profile` and `predict` start without it
+
     per_image = pd.DataFrame({"id": ids, "pose": poses, "mean_f1": [scores(c, classes)["mean_f1"] for c in cms_arr]})
     summary = {
         "n_images": len(cms), "n_not_evaluated": len(not_evaluated), "not_evaluated": list(not_evaluated),

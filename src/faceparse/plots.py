@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import pandas as pd
 
 from faceparse.labels import IGNORE, get_label_set
 from faceparse.metrics import as_confusion, normalised_confusion
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _figure(**kwargs):

@@ -172,8 +172,9 @@ class OnnxModel:
 # fine detail (a pixel's shade, the edge of an ear) lives there, and bfloat16's 8 bits of mantissa
 # blur it. With every layer in bf16, three of the 80 London faces moved a cheek patch or fWHR's ends
 # (the map changed where an ear meets the cheek), and the rows' mean |cheek L*| and |fWHR| differences
-# from fp32 were 0.109 and 0.0070; with these layers in fp32 (MobileNetV2's first four blocks), 0.02
-# and 0.002, for 12% more of the model's time (docs/speed.md).
+# from fp32 were 0.109 and 0.0070; with these layers in fp32 (MobileNetV2's first four blocks), 0.023
+# and 0.0017, no patch moving, for about an eighth more of the model's time (80 London crops on one
+# core: 3.6 s against 3.2; docs/speed.md).
 FP32_DOWN_TO = 4
 
 

@@ -8,10 +8,9 @@ import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import pandas as pd
 from tqdm import tqdm
 
 from faceparse.errors import FaceparseConfigError
@@ -23,6 +22,9 @@ from faceparse.profile.correct import ColourSource, PhotoColour
 from faceparse.profile.face import profile_face
 from faceparse.profile.params import ProfileParams
 from faceparse.stream import Photo, overlapped, segment
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class Review(Protocol):
@@ -37,6 +39,8 @@ def profile_photos(predictor: Predictor, photos: list[Path], params: ProfilePara
                    ) -> pd.DataFrame:
     """One row per detected face (a row with flag `no_face` for a photo without one, `unreadable: ...`
     for a file that is not a readable image), in the order of `photos` (see `iter_profile`)."""
+    import pandas as pd  # here, not at import: `faceparse profile` starts without it
+
     return pd.DataFrame(profile_rows(predictor, photos, params, batch_size, colour, review))
 
 
@@ -122,6 +126,8 @@ def timed_profile(predictor: Predictor, photos: list[Path], params: ProfileParam
 def summarise(profile: pd.DataFrame) -> dict:
     """Counts of photos, faces and flags, and the mean cheek L*, ITA and fWHR of a profile table."""
     faces = profile[profile["face_index"] >= 0]
+    import pandas as pd
+
     flags = pd.Series([f for fl in profile["flags"].fillna("") for f in str(fl).split(";") if f]).value_counts()
     return {"photos": int(profile["photo"].nunique()), "faces": int(len(faces)),
             "photos_without_face": int((profile["face_index"] < 0).sum()),
