@@ -18,7 +18,7 @@ from faceparse.geometry import Alignment
 from faceparse.metrics import bootstrap_mean_f1, confusion_matrix, mean_f1_by_group, protocol_summary, scores
 from faceparse.plots import overlay_panel
 from faceparse.predict import Predictor
-from faceparse.stream import Photo, overlapped, segment
+from faceparse.stream import BATCH, Photo, overlapped, segment
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,7 +27,6 @@ log = logging.getLogger("faceparse")
 
 # The published summary each label set is compared by, in the papers that use it.
 PROTOCOL_OF_LABEL_SET = {"helen11": "helen_overall", "lapa11": "lapa", "celebamask19": "celebamask"}
-BATCH = 8  # photos whose faces go through the model together
 SCORERS = 1  # batches scored while the model segments the next (one keeps up, and holds fewer photos)
 
 
@@ -60,9 +59,9 @@ def score_photos(predictor: Predictor, photos: Iterable[Photo], n: int, bootstra
     """Score `n` photos, each a `Photo` with its image, its one face's alignment and, as its payload,
     `(id, pose, (H, W) truth)` in the predictor's label set: the face's map over the whole photo is
     compared with the truth. They walk the photo stream (`faceparse.stream.segment`; a generator of
-    photos is advanced in its reading thread) in batches of `BATCH` photos, whose maps are those of
-    one photo at a time, and are scored in threads of their own while the model segments the next
-    batch (`stream.overlapped`).
+    photos is advanced in its reading thread) in batches of `stream.BATCH` photos, whose maps are
+    those of one photo at a time, and are scored in threads of their own while the model segments
+    the next batch (`stream.overlapped`).
 
     `not_evaluated` names photos that could not be scored (unreadable, skipped): they are counted
     in the summary, never silently dropped.

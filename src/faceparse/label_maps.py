@@ -12,13 +12,12 @@ import numpy as np
 
 from faceparse.errors import FaceparseDataError
 from faceparse.predict import Predictor
-from faceparse.stream import Photo, overlapped, segment
+from faceparse.stream import BATCH, Photo, overlapped, segment
 
 log = logging.getLogger("faceparse")
 
 # What `predict` writes next to each photo's name; read back as photos, they would be segmented again.
 OUTPUTS = ("_labels.png", "_overlay.jpg", "_confidence.png")
-BATCH = 8  # photos whose faces go through the model together
 WRITERS = 2  # batches whose files are written at once while the model segments the next
 
 

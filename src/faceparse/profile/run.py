@@ -21,7 +21,7 @@ from faceparse.predict import Predictor
 from faceparse.profile.correct import ColourSource, PhotoColour
 from faceparse.profile.face import profile_face
 from faceparse.profile.params import ProfileParams
-from faceparse.stream import Photo, overlapped, segment
+from faceparse.stream import BATCH, Photo, overlapped, segment
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,7 +35,7 @@ class Review(Protocol):
 
 
 def profile_photos(predictor: Predictor, photos: list[Path], params: ProfileParams = ProfileParams(),
-                   batch_size: int = 8, colour: ColourSource = ColourSource(), review: Review | None = None
+                   batch_size: int = BATCH, colour: ColourSource = ColourSource(), review: Review | None = None
                    ) -> pd.DataFrame:
     """One row per detected face (a row with flag `no_face` for a photo without one, `unreadable: ...`
     for a file that is not a readable image), in the order of `photos` (see `iter_profile`)."""
@@ -45,7 +45,7 @@ def profile_photos(predictor: Predictor, photos: list[Path], params: ProfilePara
 
 
 def profile_rows(predictor: Predictor, photos: list[Path], params: ProfileParams = ProfileParams(),
-                 batch_size: int = 8, colour: ColourSource = ColourSource(), review: Review | None = None
+                 batch_size: int = BATCH, colour: ColourSource = ColourSource(), review: Review | None = None
                  ) -> list[dict]:
     """The rows of `profile_photos` as dicts, with a progress bar (integers stay integers)."""
     rows = []
@@ -60,7 +60,7 @@ MEASURERS = 2  # batches measured at once while the model runs on the next (1: 1
 
 
 def iter_profile(predictor: Predictor, photos: list[Path], params: ProfileParams = ProfileParams(),
-                 batch_size: int = 8, colour: ColourSource = ColourSource(),
+                 batch_size: int = BATCH, colour: ColourSource = ColourSource(),
                  review: Review | None = None) -> Iterator[list[list[dict]]]:
     """For each batch of photos, in order, their rows: one list per photo, one row per face (largest
     first), or one row flagged `no_face` or `unreadable: ...`. The photos walk the photo stream
