@@ -74,8 +74,9 @@ def _model_args(p: argparse.ArgumentParser, label_set_help: str | None) -> None:
                    "CPU without adapter, else torch)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="fp32 (default: the study's numbers on any machine), bf16 (the model in OpenVINO with "
-                   "bfloat16, 1.8-2.6 times faster on a CPU with AMX or AVX-512 BF16; most values move by hundredths, "
-                   "a few faces' by more: docs/speed.md) or auto (bf16 where the CPU has it, else fp32)")
+                   "bfloat16, its first layers in fp32, about twice as fast on a CPU with AMX or AVX-512 BF16, and "
+                   "YuNet in OpenVINO; values move by hundredths: docs/speed.md) or auto (bf16 where the CPU has "
+                   "it, else fp32)")
     p.add_argument("--threads", type=int, default=argparse.SUPPRESS,
                    help="threads for the model and image work (default: FACEPARSE_THREADS, else every core this "
                    "process may use); give two runs on one machine half the cores each")

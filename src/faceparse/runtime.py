@@ -1,5 +1,5 @@
 """Where a model's forward pass runs: PyTorch, or its exported graph on the CPU (ONNX Runtime in
-fp32, OpenVINO in bf16).
+fp32, OpenVINO in bf16 with its first layers in fp32).
 
 ONNX Runtime runs the main model (MobileNetV2 U-Net, 256 px, flip TTA) in 5.6-6.2 s per 80 crops on
 two cores where PyTorch takes 8.3-9.3 s, with probabilities equal to PyTorch's within 4e-6
@@ -130,8 +130,9 @@ def cached_graph(model_path: Path, tta: bool) -> tuple[Path, dict]:
 class OnnxModel:
     """A checkpoint's probabilities through its exported graph: `probs(crops)` as `predict_probs` gives
     them. `precision` fp32 runs the graph in ONNX Runtime; bf16 runs the same graph in OpenVINO with
-    bfloat16 inference on a CPU that has it (AMX or AVX-512 BF16), 1.8-2.6 times faster on the London
-    crops, its probabilities within 0.2 of fp32's at region edges (docs/speed.md)."""
+    bfloat16 inference on a CPU that has it (AMX or AVX-512 BF16), its `early_layers` in fp32: about
+    twice as fast on the London crops, its probabilities within 0.05 of fp32's at region edges
+    (docs/speed.md)."""
 
     model_path: Path
     tta: bool
