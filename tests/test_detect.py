@@ -152,13 +152,21 @@ def test_yunet_faces_decodes_a_cell_as_opencv_does():
     # stride 8: 8 columns, cell 11 is row 1, column 3: centre (28, 12), 32 x 24, score sqrt(0.49) = 0.7
     outputs["cls_8"][0, 11], outputs["obj_8"][0, 11] = 0.49, 1.0
     outputs["bbox_8"][0, 11] = [0.5, 0.5, math.log(4.0), math.log(3.0)]
+    outputs["kps_8"][0, 11] = [0.5, -0.5] * 5                             # each point at (3.5, 0.5) x 8
     faces = yunet_faces(outputs, width, height, 0.6)
     assert faces.shape == (1, 15) and faces.dtype == np.float32
     points = [(1 + k / 10) * 16 for k in range(10)]  # (offset + column or row 1) x 16
     assert np.allclose(faces[0], [8, 8, 32, 24, *points, 0.9], atol=1e-5)
     # the stride-8 box, (12, 0) 32 x 24, overlaps it by 448 / 1088 = 0.41 of their union
     kept = yunet_faces(outputs, width, height, 0.6, nms=0.5)
-    assert np.allclose(sorted(kept[:, 14]), [0.7, 0.9]) and np.allclose(kept[kept[:, 14] < 0.8, :4], [12, 0, 32, 24])
+    assert np.allclose(sorted(kept[:, 14]), [0.7, 0.9])
+    assert np.allclose(kept[kept[:, 14] < 0.8, :14], [12, 0, 32, 24, *[28, 4] * 5])  # column 3, row 1
+    # A score equal to the threshold (cell 6: sqrt(0.25 x 1) = 0.5) is decoded, but OpenCV's
+    # suppression keeps only scores above it: with others it goes, alone it stays, as in OpenCV.
+    assert np.allclose(sorted(yunet_faces(outputs, width, height, 0.5, nms=0.5)[:, 14]), [0.7, 0.9])
+    alone = {k: v * 0 if k in ("cls_8", "cls_16") else v for k, v in outputs.items()}
+    alone["cls_16"][0, 6] = 0.25
+    assert np.allclose(yunet_faces(alone, width, height, 0.5)[:, [0, 1, 2, 3, 14]], [[24, 8, 16, 16, 0.5]])
 
 
 def test_yunet_in_openvino_finds_opencvs_faces(mirror):

@@ -4,8 +4,8 @@ YuNet (OpenCV's `cv2.FaceDetectorYN`, a 232 kB ONNX network) is the default: it 
 and five landmarks (eye centres, nose tip, mouth corners) per face, and the face is aligned by those
 five points (`align.align_from_points`). OpenCV's Haar cascades stay as the named alternative
 (`align.detector: haar`) and as the fallback when YuNet finds nothing. With `--precision bf16` the
-same network runs in OpenVINO (in fp32: 9 ms a 640-px London photo on one core, where OpenCV's takes
-22), decoded as OpenCV decodes it (`yunet_faces`): its boxes and points are OpenCV's within 0.0004
+same network runs in OpenVINO (in fp32: the network 9 ms on a 640-px London photo on one core, where
+OpenCV's detection takes 22), decoded as OpenCV decodes it (`yunet_faces`): its boxes and points are OpenCV's within 0.0004
 pixels on the London, Canada, FaceSynthetics and FASSEG photos.
 
 The YuNet file is resolved like the ImageNet weights: never fetched from a hub at run time, but
@@ -226,6 +226,7 @@ def yunet_faces(outputs: dict[str, np.ndarray], width: int, height: int, min_sco
     if not found:
         return np.zeros((0, 15), np.float32)
     faces = np.concatenate(found)
+    faces = faces[np.isfinite(faces).all(1)]  # a box whose log-size overflowed: no face, nor a whole-pixel box
     if len(faces) > 1:
         boxes = [[int(v) for v in b] for b in faces[:, :4]]  # OpenCV's Rect2i: cut towards zero
         keep = cv2.dnn.NMSBoxes(boxes, faces[:, 14].tolist(), min_score, nms, 1.0, top_k)

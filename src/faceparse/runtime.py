@@ -169,20 +169,22 @@ class OnnxModel:
         return np.asarray(self._run(np.ascontiguousarray(crops, dtype=np.uint8)), dtype=np.float32)
 
 
-# bf16 keeps fp32 for the layers that see the crop at a half and a quarter of its side: the input's
-# fine detail (a pixel's shade, the edge of an ear) lives there, and bfloat16's 8 bits of mantissa
-# blur it. With every layer in bf16, three of the 80 London faces moved a cheek patch or fWHR's ends
+# bf16 keeps fp32 for the layers the crop passes through before it is first cut below a quarter of
+# its side: the input's fine detail (a pixel's shade, the edge of an ear) lives there, and bfloat16's
+# 8 bits of mantissa blur it. With every layer in bf16, three of the 80 London faces moved a cheek patch or fWHR's ends
 # (the map changed where an ear meets the cheek), and the rows' mean |cheek L*| and |fWHR| differences
-# from fp32 were 0.109 and 0.0070; with these layers in fp32 (MobileNetV2's first four blocks), 0.023
-# and 0.0017, no patch moving, for about an eighth more of the model's time (80 London crops on one
-# core: 3.6 s against 3.2; docs/speed.md).
+# from fp32 were 0.109 and 0.0070; with these layers in fp32 (MobileNetV2's first four blocks and the
+# fifth's expansion), 0.023 and 0.0017, no patch moving, for about an eighth more of the model's time
+# (the 80 London crops on one core, batches of 8, the two graphs taking turns: 3.6 s against 3.2).
 FP32_DOWN_TO = 4
 
 
 def early_layers(model, down_to: int = FP32_DOWN_TO) -> list[str]:
     """The names of the layers of an OpenVINO `model` of the exported graph that the crop passes
-    through, in graph order, before the first that holds it at less than 1/`down_to` of its side: every
-    activation (a 4-D output, batch first) up to there, the input's normalisation included."""
+    through, in graph order, before the first that holds it at less than 1/`down_to` of its side (below
+    1/(1.5 `down_to`): the next halving, whichever way a layer rounds an odd side): every activation
+    (a 4-D output, batch first) up to there, the input's normalisation included. The decoder's layers
+    at those sides come after it and are not among them."""
     side = model.input(0).get_partial_shape()[1].get_length()  # crops: (N, S, S, 3)
     names = []
     for op in model.get_ordered_ops():
@@ -190,7 +192,7 @@ def early_layers(model, down_to: int = FP32_DOWN_TO) -> list[str]:
         if op.get_type_name() == "Constant" or shape.rank.is_dynamic or shape.rank.get_length() != 4 \
                 or shape[0].is_static:
             continue
-        if shape[2].is_static and shape[2].get_length() * down_to < side:
+        if shape[2].is_static and shape[2].get_length() * 1.5 * down_to < side:
             break
         names.append(op.get_friendly_name())
     return names
@@ -224,7 +226,7 @@ def write_mixed_graph(graph: Path, xml: Path) -> None:
         text = re.sub(r'<layer id="\d+" name="([^"]*)" type="[^"]*" version="[^"]*">', mark, plain.read_text())
         if marked != len(names):
             raise RuntimeError(f"marked {marked} of the {len(names)} early layers in OpenVINO's IR of {graph.name}")
-        plain.with_suffix(".xml").write_text(text)
+        plain.write_text(text)
         os.replace(plain.with_suffix(".bin"), xml.with_suffix(".bin"))
         os.replace(plain, xml)
 
@@ -233,10 +235,10 @@ def openvino_model(graph: Path, threads: int):
     """The graph compiled by OpenVINO for this CPU with bfloat16 inference (its `early_layers` in
     fp32), `threads` threads, one stream (latency: one batch at a time, as the photo stream sends
     them). OpenVINO keeps the compiled graph beside the exported one (`openvino/` there, with the IR
-    it was compiled from) and loads it in later runs, a quarter of a second sooner than compiling it
-    again (it compiles anew when the graph or the settings change). Where that folder cannot be
-    written (a read-only cache), or what is kept there cannot be used, the graph is compiled without
-    it."""
+    it was compiled from) and loads it in later runs in 0.04 s, where writing the IR and compiling it
+    take 0.5 s (it compiles anew when the graph or the settings change). Where that folder cannot be
+    written (a read-only cache), or what is kept there cannot be used (then removed), the graph is
+    compiled without it."""
     import tempfile
 
     import openvino as ov
@@ -259,6 +261,8 @@ def openvino_model(graph: Path, threads: int):
             return core.compile_model(str(xml), "CPU", config)
         except Exception as err:  # noqa: BLE001  (a full disk, a kept graph cut short: compiled without it)
             log.info("compiling %s without OpenVINO's cache in %s (%s)", graph.name, compiled_dir, err)
+            for kept in (xml, xml.with_suffix(".bin")):  # written again by the next run that can
+                kept.unlink(missing_ok=True)
     else:
         log.info("not keeping OpenVINO's compiled graph: %s cannot be written", compiled_dir)
     core = ov.Core()
