@@ -5,8 +5,8 @@ and five landmarks (eye centres, nose tip, mouth corners) per face, and the face
 five points (`align.align_from_points`). OpenCV's Haar cascades stay as the named alternative
 (`align.detector: haar`) and as the fallback when YuNet finds nothing. With `--precision bf16` the
 same network runs in OpenVINO (in fp32: the network 9 ms on a 640-px London photo on one core, where
-OpenCV's detection takes 22), decoded as OpenCV decodes it (`yunet_faces`): its boxes and points are OpenCV's within 0.0004
-pixels on the London, Canada, FaceSynthetics and FASSEG photos.
+OpenCV's detection takes 22), decoded as OpenCV decodes it (`yunet_faces`): its boxes and points
+are OpenCV's within 0.0004 pixels on the London, Canada, FaceSynthetics and FASSEG photos.
 
 The YuNet file is resolved like the ImageNet weights: never fetched from a hub at run time, but
 found in the data mirror (`$FACEPARSE_MIRROR/face_detection_yunet/`), else in the user cache, where
@@ -307,7 +307,8 @@ class FaceFinder:
         if params.detector not in DETECTORS:
             raise FaceparseConfigError(f"align.detector: {params.detector!r} is not one of {', '.join(DETECTORS)}")
         self.params = params
-        self.yunet = YuNetFaceFinder(params, runtime=yunet_runtime, threads=threads) if params.detector == "yunet" else None
+        self.yunet = (YuNetFaceFinder(params, runtime=yunet_runtime, threads=threads) if params.detector == "yunet"
+                      else None)
         self.haar = HaarFaceFinder(params)
 
     def find(self, image: np.ndarray) -> list[Alignment]:

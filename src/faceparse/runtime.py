@@ -171,11 +171,12 @@ class OnnxModel:
 
 # bf16 keeps fp32 for the layers the crop passes through before it is first cut below a quarter of
 # its side: the input's fine detail (a pixel's shade, the edge of an ear) lives there, and bfloat16's
-# 8 bits of mantissa blur it. With every layer in bf16, three of the 80 London faces moved a cheek patch or fWHR's ends
-# (the map changed where an ear meets the cheek), and the rows' mean |cheek L*| and |fWHR| differences
-# from fp32 were 0.109 and 0.0070; with these layers in fp32 (MobileNetV2's first four blocks and the
-# fifth's expansion), 0.023 and 0.0017, no patch moving, for about an eighth more of the model's time
-# (the 80 London crops on one core, batches of 8, the two graphs taking turns: 3.6 s against 3.2).
+# 8 bits of mantissa blur it. With every layer in bf16, three of the 80 London faces moved a cheek
+# patch or fWHR's ends (the map changed where an ear meets the cheek), and the rows' mean |cheek L*|
+# and |fWHR| differences from fp32 were 0.109 and 0.0070; with these layers in fp32 (MobileNetV2's
+# first four blocks and the fifth's expansion), 0.023 and 0.0017, no patch moving, for about an
+# eighth more of the model's time (the 80 London crops on one core, batches of 8, the two graphs
+# taking turns: 3.6 s against 3.2).
 FP32_DOWN_TO = 4
 
 
