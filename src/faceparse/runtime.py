@@ -131,8 +131,8 @@ class OnnxModel:
     """A checkpoint's probabilities through its exported graph: `probs(crops)` as `predict_probs` gives
     them. `precision` fp32 runs the graph in ONNX Runtime; bf16 runs the same graph in OpenVINO with
     bfloat16 inference on a CPU that has it (AMX or AVX-512 BF16), its `early_layers` in fp32: 1.5 to
-    2.1 times as fast on the London crops (two runs of the benchmark), its probabilities within 0.05
-    of fp32's at region edges (docs/speed.md)."""
+    3 times as fast on the London crops (three runs of the benchmark, in slower and quieter hours),
+    its probabilities within 0.05 of fp32's at region edges (docs/speed.md)."""
 
     model_path: Path
     tta: bool
