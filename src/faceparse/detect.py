@@ -16,8 +16,8 @@ it is downloaded once from the OpenCV model zoo; either way it must match the sh
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -183,11 +183,10 @@ def _openvino_yunet(model: Path, min_score: float, threads: int) -> Callable[[np
     compiled = core.compile_model(steps.build(), "CPU", {"INFERENCE_PRECISION_HINT": "f32",
                                                          "INFERENCE_NUM_THREADS": int(threads), "NUM_STREAMS": 1,
                                                          "PERFORMANCE_HINT": "LATENCY"})
-    names = [sorted(o.get_names()) for o in compiled.outputs]
 
     def detect(bgr: np.ndarray) -> np.ndarray:
         result = compiled(np.ascontiguousarray(bgr)[None])
-        outputs = {name: value for names_of, value in zip(names, result.values()) for name in names_of}
+        outputs = {name: result[port] for port in compiled.outputs for name in port.get_names()}
         return yunet_faces(outputs, bgr.shape[1], bgr.shape[0], min_score)
 
     return detect

@@ -125,9 +125,9 @@ def timed_profile(predictor: Predictor, photos: list[Path], params: ProfileParam
 
 def summarise(profile: pd.DataFrame) -> dict:
     """Counts of photos, faces and flags, and the mean cheek L*, ITA and fWHR of a profile table."""
-    faces = profile[profile["face_index"] >= 0]
     import pandas as pd
 
+    faces = profile[profile["face_index"] >= 0]
     flags = pd.Series([f for fl in profile["flags"].fillna("") for f in str(fl).split(";") if f]).value_counts()
     return {"photos": int(profile["photo"].nunique()), "faces": int(len(faces)),
             "photos_without_face": int((profile["face_index"] < 0).sum()),
