@@ -10,11 +10,13 @@ that under-framed turned heads, change no score (docs/detector.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from faceparse import runtime as runtimes
+from faceparse.checksums import sha256_of
 from faceparse.detect import FaceFinder
 from faceparse.errors import FaceparseDataError
 from faceparse.facemap import FaceMap
@@ -71,6 +73,11 @@ class Predictor:
         # OpenCV's, so that the study's alignments stay exactly as they were.
         self.finder = FaceFinder(self.align_params, "openvino" if self.precision == "bf16" else "opencv",
                                  current_threads())
+
+    @cached_property
+    def model_sha256(self) -> str:
+        """The model file's sha256 (the exported graph's key: hashed once)."""
+        return self._onnx.digest if self._onnx is not None else sha256_of(Path(self.model_path))
 
     @property
     def classes(self) -> tuple[str, ...]:

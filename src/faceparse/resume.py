@@ -200,7 +200,7 @@ def run_identity(command: str, predictor, **options) -> dict:
     from faceparse.checksums import sha256_of
 
     adapter = predictor.adapter_path
-    return {"command": command, "faceparse": __version__, "model_sha256": sha256_of(Path(predictor.model_path)),
+    return {"command": command, "faceparse": __version__, "model_sha256": predictor.model_sha256,
             "adapter_sha256": sha256_of(Path(adapter)) if adapter else None, "tta": predictor.tta,
             "label_set": predictor.label_set, "runtime": predictor.runtime, "precision": predictor.precision,
             **options}
