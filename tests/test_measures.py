@@ -143,10 +143,9 @@ def test_a_map_with_the_mouth_above_the_eyes_gives_no_feature_colour_or_contrast
     assert not math.isnan(good["contrast_eyes_L"]) and not math.isnan(good["lips_L"])
 
 
-def test_a_masks_pixels_and_the_outlines_distance_read_on_their_boxes_are_the_whole_windows():
-    """`FaceView.pixels` and `Frame.distance` work on the box that holds the mask (the outline): the
-    same pixels in the same order, the same distances, as the whole window's, for masks that touch
-    the window's edges and outlines that touch the frame's."""
+def test_a_masks_pixels_read_on_its_box_are_the_whole_windows():
+    """`FaceView.pixels` works on the box that holds the mask: the same pixels in the same order as
+    the whole window's, for masks that touch the window's edges."""
     rng = np.random.default_rng(3)
     image = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
     labels = np.zeros((200, 250), np.uint8)
@@ -157,17 +156,53 @@ def test_a_masks_pixels_and_the_outlines_distance_read_on_their_boxes_are_the_wh
                  np.pad(np.ones((30, 50), bool), ((0, 170), (200, 0))),  # in its top-right corner
                  np.zeros((200, 250), bool), np.ones((200, 250), bool)):
         assert np.array_equal(view.pixels(mask), window[mask])
-    image, labels = ellipse_face()
-    frame, _ = face_frame(labels, None, ProfileParams())
-    touching = frame.filled.copy()
-    touching[:3, 100:300] = True  # a second outline, on the frame's top edge
-    for outline in (frame.filled, touching):
-        frame.__dict__["filled"] = outline
-        frame.__dict__.pop("distance", None)
-        whole = cv2.distanceTransform(np.pad(frame.filled, 1).astype(np.uint8), cv2.DIST_L2,
-                                      cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
-        assert np.array_equal(frame.distance, whole)
-        assert frame.distance.max() > 50
+
+
+def _placed_on_the_whole_map(face, x, y, size, margin, towards):
+    """Where a square keeps `margin` from the outline, by the whole map's distances to the outside
+    (beyond the map's edge outside), trying each column from `x` towards `towards`."""
+    distance = cv2.distanceTransform(np.pad(face, 1).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    r0 = int(round(y - size / 2))
+    if r0 < 0 or r0 + size > face.shape[0]:
+        return None
+    start, stop = int(round(x - size / 2)), int(round(towards - size / 2))
+    step = 1 if stop >= start else -1
+    for c0 in range(start, stop + step, step):
+        if 0 <= c0 <= face.shape[1] - size and distance[r0:r0 + size, c0:c0 + size].min() >= margin:
+            return x if c0 == start else c0 + size / 2
+    return None
+
+
+def test_a_patch_is_placed_as_the_whole_maps_distances_place_it():
+    """`skin._inside_outline` reads the distances to the outline on the squares' reach only: it places
+    every square where the whole map's distances do, on outlines that touch the map's edges and on a
+    face's, for margins of none to a third of the square, squares that start off the map, fit where
+    placed, move, or fit nowhere."""
+    from faceparse.profile.skin import _inside_outline
+
+    rng = np.random.default_rng(5)
+    _, labels = ellipse_face()
+    outlines = [face_frame(labels, None, ProfileParams())[0].filled]
+    for _ in range(12):
+        h, w = rng.integers(20, 90, 2)
+        rows, cols = np.mgrid[:h, :w]
+        face = np.zeros((h, w), bool)
+        for _ in range(3):  # overlapping ellipses, some cut by the map's edges
+            cy, cx, ry, rx = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(3, h), rng.uniform(3, w)
+            face |= ((rows - cy) / ry) ** 2 + ((cols - cx) / rx) ** 2 < 1
+        outlines.append(face)
+    kinds = set()
+    for face in outlines:
+        for outline in (face, face.T):
+            h, w = outline.shape
+            for _ in range(40):
+                size = int(rng.integers(1, max(2, w // 2)))
+                x, y, towards = rng.uniform(-10, w + 10), rng.uniform(-10, h + 10), rng.uniform(-10, w + 10)
+                margin = float(rng.choice([0.0, 1.0, np.sqrt(2), rng.uniform(0, size / 3 + 1)]))
+                placed = _inside_outline(outline, x, y, size, margin, towards)
+                assert placed == _placed_on_the_whole_map(outline, x, y, size, margin, towards), (size, x, y, margin)
+                kinds.add("none" if placed is None else "stays" if placed == x else "moved")
+    assert kinds == {"none", "stays", "moved"}
 
 
 def test_blobs_found_on_the_masks_box_are_opencvs_on_the_whole_mask():

@@ -75,9 +75,18 @@ def bytes_to_xyz(r: np.ndarray, g: np.ndarray, b: np.ndarray,
     The products of `linear_to_xyz(srgb_to_linear(...))` summed left to right, without the
     per-pixel matrix product (a tenth of its time on a face's 550 000 skin pixels; BLAS may round
     the last bit otherwise), and channels apart, so that a photo's skin (`skin._skin_median`) is
-    never stacked into `(N, 3)` arrays.
+    never stacked into `(N, 3)` arrays. Read by `take` with the channels as index arrays, added in
+    place: a third of the time of indexing the tables with the bytes themselves, which numpy
+    converts to indices anew at each of the nine reads.
     """
-    x, y, z = (t[0][r] + t[1][g] + t[2][b] for t in tables)
+    r, g, b = (np.asarray(c).astype(np.intp) for c in (r, g, b))
+    xyz = []
+    for t in tables:
+        v = t[0].take(r)
+        v += t[1].take(g)
+        v += t[2].take(b)
+        xyz.append(v)
+    x, y, z = xyz
     return x, y, z
 
 

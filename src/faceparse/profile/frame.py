@@ -73,19 +73,6 @@ class Frame:
         """`filled_face` of the frame's map."""
         return filled_face(self.labels)
 
-    @cached_property
-    def distance(self) -> np.ndarray:
-        """`(H', W') float32`: each pixel's distance to the nearest pixel outside the face's outline
-        (`filled`; beyond the frame's edge counts as outside)."""
-        # On the outline's box and a pixel around it: the nearest pixel outside lies there for every
-        # pixel inside (a ring of them surrounds the box), and every pixel off the box is outside (0).
-        out = np.zeros(self.filled.shape, np.float32)
-        box = mask_box(self.filled)
-        if box is not None:
-            padded = np.pad(self.filled[box], 1).astype(np.uint8)
-            out[box] = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
-        return out
-
     def photo_xy(self, x: float, y: float) -> tuple[float, float]:
         """A frame pixel (x, y) on the original photo."""
         px, py = self.to_photo @ np.array([x, y, 1.0])

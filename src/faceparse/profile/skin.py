@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+import cv2
 import numpy as np
 
 from faceparse.profile.colour import ita, ita_category, mean_lab
@@ -161,7 +162,7 @@ def _skin_median(view: FaceView) -> tuple[np.ndarray, int]:
     skin = skin[box]
     r, g, b = (window[..., c][skin] for c in range(3))  # channels apart, in row order
     ok = unclipped_bytes(params.clip_low, params.clip_high)
-    use = ok[r] & ok[g] & ok[b]
+    use = ok.take(r) & ok.take(g) & ok.take(b)
     if not use.any():
         return np.full(3, np.nan), 0
     r, g, b = r[use], g[use], b[use]
@@ -189,26 +190,39 @@ def as_face_map(image: np.ndarray, labels: np.ndarray | FaceMap, confidence: np.
     return FaceMap.from_photo(labels, confidence)
 
 
-def _inside_outline(distance: np.ndarray, x: float, y: float, size: int, margin: float, towards: float) -> float | None:
+def _inside_outline(face: np.ndarray, x: float, y: float, size: int, margin: float, towards: float) -> float | None:
     """The column nearest `x`, moving towards column `towards`, at which the square of side `size`
-    centred on (column, `y`) keeps `margin` pixels from the face's outline: every pixel of it at least
-    that far from a pixel outside the face, by `distance` (`Frame.distance`, or its transpose to move
-    down a column instead); None when no column up to `towards` does."""
+    centred on (column, `y`) keeps `margin` pixels from the face's outline `face` (`Frame.filled`, or
+    its transpose to move down a column instead): every pixel of it at least that far from a pixel
+    outside the face, beyond the map's edge counting as outside; None when no column up to `towards`
+    does.
+
+    The distances are read on the squares' rows and the columns they may take, and `margin` and a
+    pixel more around them: a pixel nearer than `margin` to the outside has its nearest outside pixel
+    there, so it has the distance the whole map gives it; a pixel not so near is not so near there
+    either (the edge of what is read is further off). A tenth of the whole map's distances per square.
+    """
     half = size / 2
     r0, r1 = int(round(y - half)), int(round(y - half)) + size
-    if r0 < 0 or r1 > distance.shape[0]:
+    if r0 < 0 or r1 > face.shape[0]:
         return None
-    # Distance of each pixel of the square's rows to the outline, the least over the rows, then over
-    # each `size`-wide run of columns: the square's nearest approach to the outline at each column.
-    band = distance[r0:r1].min(axis=0)
-    if band.size < size:
-        return None
-    nearest = np.lib.stride_tricks.sliding_window_view(band, size).min(axis=1)  # [c]: columns c .. c + size - 1
     start = int(round(x - half))
     stop = int(round(towards - half))
+    lo, hi = max(min(start, stop), 0), min(max(start, stop), face.shape[1] - size)  # the squares' first columns
+    if hi < lo:
+        return None
+    reach = int(math.ceil(margin)) + 1
+    ra, rb = max(r0 - reach, 0), min(r1 + reach, face.shape[0])
+    ca, cb = max(lo - reach, 0), min(hi + size + reach, face.shape[1])
+    padded = np.pad(face[ra:rb, ca:cb], 1).astype(np.uint8)  # beyond the map's edge: outside
+    distance = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1 + r0 - ra:1 + r1 - ra, 1:-1]
+    # Distance of each pixel of the square's rows to the outline, the least over the rows, then over
+    # each `size`-wide run of columns: the square's nearest approach to the outline at each column.
+    band = distance.min(axis=0)
+    nearest = np.lib.stride_tricks.sliding_window_view(band, size).min(axis=1)  # [c - ca]: columns c .. c + size - 1
     step = 1 if stop >= start else -1
     for c0 in range(start, stop + step, step):
-        if 0 <= c0 < len(nearest) and nearest[c0] >= margin:
+        if lo <= c0 <= hi and nearest[c0 - ca] >= margin:
             return x if c0 == start else c0 + half  # a square that fits stays where it was placed
     return None
 
@@ -224,7 +238,7 @@ def _patch_centres(frame: Frame, size: int, margin: float) -> tuple[dict[str, tu
     if forehead is not None:
         fx, fy = forehead
         eyes_top = min(e.top for e in frame.eyes)
-        placed = _inside_outline(frame.distance.T, fy, fx, size, margin, eyes_top - size / 2)  # down the column
+        placed = _inside_outline(frame.filled.T, fy, fx, size, margin, eyes_top - size / 2)  # down the column
         if placed is None:
             flags.append("forehead_at_edge")
         else:
@@ -240,7 +254,7 @@ def _patch_centres(frame: Frame, size: int, margin: float) -> tuple[dict[str, tu
             if c is None:
                 continue
             towards = nose[0].left - size / 2 if side == 0 else nose[0].right + size / 2
-            x = _inside_outline(frame.distance, c[0], c[1], size, margin, towards)
+            x = _inside_outline(face, c[0], c[1], size, margin, towards)
             if x is None:
                 flags.append(f"{name}_at_edge")
             else:
