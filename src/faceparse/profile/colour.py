@@ -53,7 +53,7 @@ def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
     gamma is off by up to 0.6 L* in the darks where dark skin lies.
     """
     if np.asarray(rgb).dtype == np.uint8 and np.shape(rgb)[-1:] == (3,):
-        return LINEAR_OF_BYTE[rgb]  # the same curve, evaluated once for each of the 256 values
+        return LINEAR_OF_BYTE.take(rgb)  # the same curve, evaluated once for each of the 256 values
     return _linear(_as_unit_rgb(rgb))
 
 

@@ -38,7 +38,7 @@ def unclipped(pix: np.ndarray, params: ProfileParams) -> np.ndarray:
     """`(N,) bool`: which `(N, 3) uint8` pixels have every channel inside (clip_low, clip_high), as
     taken (through byte tables: a reduction over three channels costs more than the test)."""
     ok = unclipped_bytes(params.clip_low, params.clip_high)
-    return ok[pix[:, 0]] & ok[pix[:, 1]] & ok[pix[:, 2]]
+    return ok.take(pix[:, 0]) & ok.take(pix[:, 1]) & ok.take(pix[:, 2])
 
 
 SIDES = ("right", "left")  # the subject's: the image-left eye is the subject's right
