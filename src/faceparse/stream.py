@@ -79,8 +79,9 @@ class Photo:
 
 def segment(predictor: Predictor, photos: Iterable[Photo | Path], batch_size: int = BATCH, whole_photo: bool = False,
             prepare: Callable[[Photo], None] | None = None) -> Iterator[list[Photo]]:
-    """Batches of at most `batch_size` photos, in order, each with the class probabilities of every
-    face (`Photo.probs`); all faces of a batch go through the model together.
+    """Batches of at most `batch_size` photos (the first of one), in order, each with the class
+    probabilities of every face (`Photo.probs`); all faces of a batch go through the model together
+    (a crop's probabilities do not depend on its batch).
 
     `whole_photo`: a photo where no face is found is segmented whole (its one alignment `none`, as
     `predict` does), else it passes with no faces. `prepare(photo)`, when given, runs in the reading
@@ -90,7 +91,9 @@ def segment(predictor: Predictor, photos: Iterable[Photo | Path], batch_size: in
     if current_threads() > 1:
         found = prefetch(found, depth=max(8, 2 * batch_size))
     try:
-        for batch in chunks(found, batch_size):
+        # The first photo goes through the model alone, as soon as it is read, the next ones in
+        # batches: what the command does with it starts while the next photos are still read.
+        for batch in chunks(found, batch_size, first=1):
             crops = [crop for photo in batch for crop in photo.crops]
             probs = iter(predictor.crop_probs(np.stack(crops)) if crops else ())
             for photo in batch:
@@ -126,22 +129,25 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def overlapped(work: Callable[[T], R], items: Iterable[T], workers: int = 2, name: str = "work") -> Iterator[R]:
+def overlapped(work: Callable[[T], R], items: Iterable[T], workers: int = 2, name: str = "work",
+               depth: int | None = None) -> Iterator[R]:
     """`work(item)` for each of `items`, in order. With more than one thread (`faceparse.threads`),
-    up to `workers` items are worked on in threads of their own while `items` makes the next ones
-    (the model segments the next batch), and each result is handed on once it and those before it
-    are done; one after another otherwise. An exception raised by `work` is raised at its item;
-    closing the returned generator cancels the items not started."""
+    `workers` threads of their own work on the items while `items` makes the next ones (the model
+    segments the next batch), up to `depth` items (default `workers`) handed to them and not yet
+    handed on; each result is handed on once it and those before it are done. One after another
+    otherwise. An exception raised by `work` is raised at its item; closing the returned generator
+    cancels the items not started."""
     if current_threads() <= 1:
         for item in items:
             yield work(item)
         return
+    depth = workers if depth is None else depth
     with ThreadPoolExecutor(workers, thread_name_prefix=name) as pool:
         waiting: deque = deque()
         try:
             for item in items:
                 waiting.append(pool.submit(work, item))
-                while waiting and (len(waiting) > workers or waiting[0].done()):
+                while waiting and (len(waiting) > depth or waiting[0].done()):
                     yield waiting.popleft().result()
             while waiting:
                 yield waiting.popleft().result()
@@ -150,14 +156,15 @@ def overlapped(work: Callable[[T], R], items: Iterable[T], workers: int = 2, nam
                 job.cancel()
 
 
-def chunks(items: Iterable, size: int) -> Iterator[list]:
-    """`items` in lists of `size` (the last one shorter), in order."""
+def chunks(items: Iterable, size: int, first: int | None = None) -> Iterator[list]:
+    """`items` in lists of `size` (the first of `first` when given, the last one shorter), in order."""
     batch: list = []
+    want = size if first is None else first
     for item in items:
         batch.append(item)
-        if len(batch) == size:
+        if len(batch) == want:
             yield batch
-            batch = []
+            batch, want = [], size
     if batch:
         yield batch
 

@@ -21,7 +21,7 @@ from faceparse.predict import Predictor
 from faceparse.profile.correct import ColourSource, PhotoColour
 from faceparse.profile.face import profile_face
 from faceparse.profile.params import ProfileParams
-from faceparse.stream import BATCH, Photo, overlapped, segment
+from faceparse.stream import BATCH, Photo, chunks, overlapped, segment
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,7 +56,7 @@ def profile_rows(predictor: Predictor, photos: list[Path], params: ProfileParams
     return rows
 
 
-MEASURERS = 2  # batches measured at once while the model runs on the next (1: 19.2 s, 2: 17.0 s on 80 photos)
+MEASURERS = 2  # photos measured at once while the model runs on the next (1: 19.2 s, 2: 17.0 s on 80 photos)
 
 
 def iter_profile(predictor: Predictor, photos: list[Path], params: ProfileParams = ProfileParams(),
@@ -67,8 +67,9 @@ def iter_profile(predictor: Predictor, photos: list[Path], params: ProfileParams
     (`faceparse.stream.segment`); `predictor` must give FASSEG's six classes (`Predictor(...,
     target_label_set="fasseg6")` projects any other model onto them).
 
-    With more than one thread (`faceparse.threads`), two threads measure the batches before the one
-    the model segments; the rows are those of the serial order. `colour` says how each photo's
+    With more than one thread (`faceparse.threads`), two threads measure the photos of the batches
+    before the one the model segments, a photo each at a time (the last batch is measured by both);
+    the rows are those of the serial order. `colour` says how each photo's
     colours are read (as taken, through a chart's correction, or white-balanced on the sclera); a
     chart in each photo is looked for by the stream's reading thread. `review`, when given, draws
     each face as it is measured (from the measuring threads; the rows do not change)."""
@@ -79,35 +80,38 @@ def iter_profile(predictor: Predictor, photos: list[Path], params: ProfileParams
     def read_colour(photo: Photo) -> None:
         photo.context = colour.for_photo(photo.image) if photo.faces else PhotoColour()
 
-    batches = segment(predictor, photos, batch_size, prepare=read_colour)
-    yield from overlapped(lambda batch: _measure(batch, params, review), batches, MEASURERS, "measure")
+    segmented = (photo for batch in segment(predictor, photos, batch_size, prepare=read_colour) for photo in batch)
+    measured = overlapped(lambda photo: _measure(photo, params, review), segmented, MEASURERS, "measure",
+                          depth=2 * batch_size)
+    try:
+        yield from chunks(measured, batch_size)
+    finally:
+        measured.close()  # the measuring threads finish (or cancel the photos not begun) before this returns
 
 
-def _measure(batch: list[Photo], params: ProfileParams, review: Review | None = None) -> list[list[dict]]:
-    groups: list[list[dict]] = []
-    for photo in batch:
-        rows = []
-        if photo.problem is not None:
-            rows.append({"photo": str(photo.path), "face_index": -1, "n_faces": 0,
-                         "flags": f"unreadable: {photo.problem}"})
-        elif not photo.faces:
-            rows.append({"photo": str(photo.path), "face_index": -1, "n_faces": 0, "flags": "no_face",
-                         "width": photo.image.shape[1], "height": photo.image.shape[0]})
-        n = len(photo.faces)
-        for i, (face, face_map) in enumerate(zip(photo.faces, photo.face_maps())):
-            flags = ["several_faces"] if n > 1 else []
-            row = {"photo": str(photo.path), "face_index": i, "n_faces": n, "width": photo.image.shape[1],
-                   "height": photo.image.shape[0], **alignment_columns(face)}
-            measured = profile_face(photo.image, face_map, None, None, params, photo.context, face.points)
-            own_flags = [f for key, value in measured.items() if key.endswith("_flags")
-                         for f in str(value).split(";") if f]
-            row.update(measured)
-            row["flags"] = ";".join(dict.fromkeys(flags + own_flags))  # a flag both measures raise, once
-            if review is not None:
-                review.add(photo.image, face_map, row, params)
-            rows.append(row)
-        groups.append(rows)
-    return groups
+def _measure(photo: Photo, params: ProfileParams, review: Review | None = None) -> list[dict]:
+    """A photo's rows: one per face, or the one saying why there is none."""
+    rows = []
+    if photo.problem is not None:
+        rows.append({"photo": str(photo.path), "face_index": -1, "n_faces": 0,
+                     "flags": f"unreadable: {photo.problem}"})
+    elif not photo.faces:
+        rows.append({"photo": str(photo.path), "face_index": -1, "n_faces": 0, "flags": "no_face",
+                     "width": photo.image.shape[1], "height": photo.image.shape[0]})
+    n = len(photo.faces)
+    for i, (face, face_map) in enumerate(zip(photo.faces, photo.face_maps())):
+        flags = ["several_faces"] if n > 1 else []
+        row = {"photo": str(photo.path), "face_index": i, "n_faces": n, "width": photo.image.shape[1],
+               "height": photo.image.shape[0], **alignment_columns(face)}
+        measured = profile_face(photo.image, face_map, None, None, params, photo.context, face.points)
+        own_flags = [f for key, value in measured.items() if key.endswith("_flags")
+                     for f in str(value).split(";") if f]
+        row.update(measured)
+        row["flags"] = ";".join(dict.fromkeys(flags + own_flags))  # a flag both measures raise, once
+        if review is not None:
+            review.add(photo.image, face_map, row, params)
+        rows.append(row)
+    return rows
 
 
 def rows_complete(rows: list[dict]) -> bool:
