@@ -23,7 +23,7 @@ from faceparse.facemap import FaceMap
 from faceparse.predict import Predictor, argmax_max, face_map
 from faceparse.profile import ProfileParams, profile_face
 from faceparse.profile.run import iter_profile
-from faceparse.stream import chunks, overlapped, prefetch
+from faceparse.stream import overlapped, prefetch
 
 from conftest import whole_photo_probs
 
@@ -241,13 +241,6 @@ def test_overlapped_work_keeps_the_order_runs_beside_the_producer_and_raises_at_
     threads.configure(1)  # one thread: the work runs in the caller's, one item after another
     assert list(overlapped(lambda i: (i, threading.current_thread().name), iter(range(3)))) == \
         [(i, threading.current_thread().name) for i in range(3)]
-
-
-def test_chunks_cut_items_in_order_with_a_first_chunk_of_its_own():
-    assert list(chunks(range(10), 4)) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
-    assert list(chunks(range(10), 4, first=1)) == [[0], [1, 2, 3, 4], [5, 6, 7, 8], [9]]
-    assert list(chunks(range(1), 4, first=1)) == [[0]]
-    assert list(chunks([], 4, first=1)) == []
 
 
 @pytest.mark.parametrize("runtime", ["onnx", "torch"])

@@ -18,7 +18,7 @@ from faceparse.geometry import Alignment
 from faceparse.metrics import bootstrap_mean_f1, confusion_matrix, mean_f1_by_group, protocol_summary, scores
 from faceparse.plots import overlay_panel
 from faceparse.predict import Predictor
-from faceparse.stream import BATCH, Photo, overlapped, segment
+from faceparse.stream import BATCH, Photo, overlapped, segmented
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,7 +27,7 @@ log = logging.getLogger("faceparse")
 
 # The published summary each label set is compared by, in the papers that use it.
 PROTOCOL_OF_LABEL_SET = {"helen11": "helen_overall", "lapa11": "lapa", "celebamask19": "celebamask"}
-SCORERS = 1  # batches scored while the model segments the next (one keeps up, and holds fewer photos)
+SCORERS = 1  # photos scored at once while the model segments the next batch (one keeps up, and holds fewer photos)
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,8 @@ def score_photos(predictor: Predictor, photos: Iterable[Photo], n: int, bootstra
     `(id, pose, (H, W) truth)` in the predictor's label set: the face's map over the whole photo is
     compared with the truth. They walk the photo stream (`faceparse.stream.segment`; a generator of
     photos is advanced in its reading thread) in batches of `stream.BATCH` photos, whose maps are
-    those of one photo at a time, and are scored in threads of their own while the model segments
-    the next batch (`stream.overlapped`).
+    those of one photo at a time, and are scored one by one in a thread of its own while the model
+    segments the next batch (`stream.overlapped`).
 
     `not_evaluated` names photos that could not be scored (unreadable, skipped): they are counted
     in the summary, never silently dropped.
@@ -70,17 +70,15 @@ def score_photos(predictor: Predictor, photos: Iterable[Photo], n: int, bootstra
     k = len(classes)
     cms, ids, poses = [], [], []
 
-    def score(batch: list[Photo]) -> list[tuple[str, str, np.ndarray]]:
-        return [(photo.payload[0], photo.payload[1], confusion_matrix(photo.payload[2], photo.label_map()[0], k))
-                for photo in batch]
+    def score(photo: Photo) -> tuple[str, str, np.ndarray]:
+        return photo.payload[0], photo.payload[1], confusion_matrix(photo.payload[2], photo.label_map()[0], k)
 
     with tqdm(total=n, desc="evaluate", unit="photo", dynamic_ncols=True, leave=False) as bar:
-        for scored in overlapped(score, segment(predictor, photos, BATCH), SCORERS, "score"):
-            for photo_id, pose, cm in scored:
-                cms.append(cm)
-                ids.append(photo_id)
-                poses.append(pose)
-                bar.update(1)
+        for photo_id, pose, cm in overlapped(score, segmented(predictor, photos, BATCH), SCORERS, "score", depth=BATCH):
+            cms.append(cm)
+            ids.append(photo_id)
+            poses.append(pose)
+            bar.update(1)
     cms_arr = np.stack(cms) if cms else np.zeros((0, k, k), np.int64)
     total = cms_arr.sum(0)
     s = scores(total, classes)
@@ -173,9 +171,8 @@ def write_overlays(predictor: Predictor, result: SplitResult, rows: pd.DataFrame
                             image=read_image(repo_root / r["image"]), faces=[stored_alignment(r, affines)],
                             payload=read_index_mask(repo_root / r["label"])))
     paths = []
-    for batch in segment(predictor, photos, batch_size=1):
-        for photo in batch:
-            panel = overlay_panel(photo.image, photo.payload, photo.label_map()[0], predictor.label_set)
-            cv2.imwrite(str(out_dir / photo.name), cv2.cvtColor(panel, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
-            paths.append(out_dir / photo.name)
+    for photo in segmented(predictor, photos, batch_size=1):
+        panel = overlay_panel(photo.image, photo.payload, photo.label_map()[0], predictor.label_set)
+        cv2.imwrite(str(out_dir / photo.name), cv2.cvtColor(panel, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+        paths.append(out_dir / photo.name)
     return paths

@@ -12,13 +12,13 @@ import numpy as np
 
 from faceparse.errors import FaceparseDataError
 from faceparse.predict import Predictor
-from faceparse.stream import BATCH, Photo, overlapped, segment
+from faceparse.stream import BATCH, Photo, overlapped, segmented
 
 log = logging.getLogger("faceparse")
 
 # What `predict` writes next to each photo's name; read back as photos, they would be segmented again.
 OUTPUTS = ("_labels.png", "_overlay.jpg", "_confidence.png")
-WRITERS = 2  # batches whose files are written at once while the model segments the next
+WRITERS = 2  # photos whose files are written at once while the model segments the next batch
 
 
 def segment_files(predictor: Predictor, todo: Iterable[tuple[Path, str]], out: Path,
@@ -27,10 +27,9 @@ def segment_files(predictor: Predictor, todo: Iterable[tuple[Path, str]], out: P
     `out` (in threads of their own while the model segments the next batch); its predictions.csv
     row, in order."""
     photos = (Photo(Path(path), name=str(name)) for path, name in todo)
-    batches = segment(predictor, photos, BATCH, whole_photo=True)
-    for rows in overlapped(lambda batch: [write_photo(photo, out, confidence, predictor.label_set) for photo in batch],
-                           batches, WRITERS, "write"):
-        yield from rows
+    yield from overlapped(lambda photo: write_photo(photo, out, confidence, predictor.label_set),
+                          segmented(predictor, photos, BATCH, whole_photo=True),
+                          WRITERS, "write", depth=2 * BATCH)
 
 
 def write_photo(photo: Photo, out: Path, confidence: bool, label_set: str) -> dict:

@@ -79,9 +79,8 @@ class Photo:
 
 def segment(predictor: Predictor, photos: Iterable[Photo | Path], batch_size: int = BATCH, whole_photo: bool = False,
             prepare: Callable[[Photo], None] | None = None) -> Iterator[list[Photo]]:
-    """Batches of at most `batch_size` photos (the first of one), in order, each with the class
-    probabilities of every face (`Photo.probs`); all faces of a batch go through the model together
-    (a crop's probabilities do not depend on its batch).
+    """Batches of at most `batch_size` photos, in order, each with the class probabilities of every
+    face (`Photo.probs`); all faces of a batch go through the model together.
 
     `whole_photo`: a photo where no face is found is segmented whole (its one alignment `none`, as
     `predict` does), else it passes with no faces. `prepare(photo)`, when given, runs in the reading
@@ -91,9 +90,7 @@ def segment(predictor: Predictor, photos: Iterable[Photo | Path], batch_size: in
     if current_threads() > 1:
         found = prefetch(found, depth=max(8, 2 * batch_size))
     try:
-        # The first photo goes through the model alone, as soon as it is read, the next ones in
-        # batches: what the command does with it starts while the next photos are still read.
-        for batch in chunks(found, batch_size, first=1):
+        for batch in chunks(found, batch_size):
             crops = [crop for photo in batch for crop in photo.crops]
             probs = iter(predictor.crop_probs(np.stack(crops)) if crops else ())
             for photo in batch:
@@ -103,6 +100,14 @@ def segment(predictor: Predictor, photos: Iterable[Photo | Path], batch_size: in
         close = getattr(found, "close", None)
         if close is not None:
             close()
+
+
+def segmented(predictor: Predictor, photos: Iterable[Photo | Path], batch_size: int = BATCH, whole_photo: bool = False,
+              prepare: Callable[[Photo], None] | None = None) -> Iterator[Photo]:
+    """The photos of `segment`'s batches one by one, in order: what a command does with each photo
+    (measure it, write its files, score it) is then shared out a photo at a time (`overlapped`)."""
+    for batch in segment(predictor, photos, batch_size, whole_photo, prepare):
+        yield from batch
 
 
 def _read(predictor: Predictor, item: Photo | Path, whole_photo: bool, prepare: Callable[[Photo], None] | None) -> Photo:
@@ -156,15 +161,14 @@ def overlapped(work: Callable[[T], R], items: Iterable[T], workers: int = 2, nam
                 job.cancel()
 
 
-def chunks(items: Iterable, size: int, first: int | None = None) -> Iterator[list]:
-    """`items` in lists of `size` (the first of `first` when given, the last one shorter), in order."""
+def chunks(items: Iterable, size: int) -> Iterator[list]:
+    """`items` in lists of `size` (the last one shorter), in order."""
     batch: list = []
-    want = size if first is None else first
     for item in items:
         batch.append(item)
-        if len(batch) == want:
+        if len(batch) == size:
             yield batch
-            batch, want = [], size
+            batch = []
     if batch:
         yield batch
 

@@ -21,7 +21,7 @@ from faceparse.predict import Predictor
 from faceparse.profile.correct import ColourSource, PhotoColour
 from faceparse.profile.face import profile_face
 from faceparse.profile.params import ProfileParams
-from faceparse.stream import BATCH, Photo, chunks, overlapped, segment
+from faceparse.stream import BATCH, Photo, chunks, overlapped, segmented
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,8 +80,8 @@ def iter_profile(predictor: Predictor, photos: list[Path], params: ProfileParams
     def read_colour(photo: Photo) -> None:
         photo.context = colour.for_photo(photo.image) if photo.faces else PhotoColour()
 
-    segmented = (photo for batch in segment(predictor, photos, batch_size, prepare=read_colour) for photo in batch)
-    measured = overlapped(lambda photo: _measure(photo, params, review), segmented, MEASURERS, "measure",
+    photos_segmented = segmented(predictor, photos, batch_size, prepare=read_colour)
+    measured = overlapped(lambda photo: _measure(photo, params, review), photos_segmented, MEASURERS, "measure",
                           depth=2 * batch_size)
     try:
         yield from chunks(measured, batch_size)
