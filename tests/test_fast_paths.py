@@ -19,6 +19,7 @@ from faceparse import threads
 from faceparse.geometry import warp_image
 from faceparse.datasets import read_image
 from faceparse.datasets.base import list_images
+from faceparse.errors import FaceparseConfigError
 from faceparse.facemap import FaceMap
 from faceparse.predict import Predictor, argmax_max, face_map
 from faceparse.profile import ProfileParams, profile_face
@@ -123,6 +124,31 @@ def test_a_cached_graph_runs_without_importing_torch(model):
             f"p = Predictor({str(model)!r}, runtime='onnx'); print('torch' in sys.modules, p.label_set)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "fasseg6"]
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_a_graph_the_runtime_refuses_is_refused_when_the_predictor_is_made(model, monkeypatch, n_threads):
+    """The graph compiles in a thread of its own beside YuNet's (with more than one thread), but a
+    graph the runtime cannot run, even exported anew, is refused by `Predictor(...)` itself, before a
+    command writes anything, saying which runtime and what to try."""
+    from faceparse import runtime
+
+    Predictor(model, runtime="onnx")  # the graph exported and kept first, as a later run finds it
+    exports = []
+
+    def refuse(self):
+        raise RuntimeError("unsupported operator")
+
+    monkeypatch.setattr(runtime.OnnxModel, "_compile", refuse)
+    monkeypatch.setattr(runtime, "export_in_child", lambda *args: exports.append(args))
+    before = threads.current()
+    threads.configure(n_threads)
+    try:
+        with pytest.raises(FaceparseConfigError, match=r"ONNX Runtime cannot run its exported graph .*unsupported"):
+            Predictor(model, runtime="onnx")
+    finally:
+        threads.configure(before)
+    assert len(exports) == 1  # exported anew once, then refused
 
 
 def test_an_edited_model_file_gets_a_graph_of_its_own(model, tmp_path):

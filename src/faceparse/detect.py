@@ -123,7 +123,7 @@ class YuNetFaceFinder:
         self.runtime = runtime
         self.threads = threads
         self._compiling: Future | None = None
-        if runtime == "openvino":
+        if runtime == "openvino" and threads > 1:
             # OpenVINO compiles YuNet in 0.1 to 0.2 s: in a thread of its own from here on, while the
             # caller loads its model and lists its photos, so that it is ready by the first photo.
             pool = ThreadPoolExecutor(1, thread_name_prefix="yunet")
@@ -135,6 +135,8 @@ class YuNetFaceFinder:
         """YuNet as a function: `(H, W, 3) uint8` BGR, sides multiples of 32 -> `(N, 15) float32` faces."""
         if self._compiling is not None:
             return self._compiling.result()
+        if self.runtime == "openvino":
+            return _openvino_yunet(self.model, float(self.params.min_score), self.threads)
         try:
             net = cv2.FaceDetectorYN.create(str(self.model), "", (320, 320), float(self.params.min_score), YUNET_NMS,
                                             YUNET_TOP_K)

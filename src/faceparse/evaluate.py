@@ -58,7 +58,7 @@ def score_photos(predictor: Predictor, photos: Iterable[Photo], n: int, bootstra
                  not_evaluated: Sequence[str] = ()) -> SplitResult:
     """Score `n` photos, each a `Photo` with its image, its one face's alignment and, as its payload,
     `(id, pose, (H, W) truth)` in the predictor's label set: the face's map over the whole photo is
-    compared with the truth. They walk the photo stream (`faceparse.stream.segment`; a generator of
+    compared with the truth. They walk the photo stream (`faceparse.stream.segmented`; a generator of
     photos is advanced in its reading thread) in batches of `stream.BATCH` photos, whose maps are
     those of one photo at a time, and are scored one by one in a thread of its own while the model
     segments the next batch (`stream.overlapped`).

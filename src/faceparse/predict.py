@@ -74,6 +74,8 @@ class Predictor:
         # OpenCV's, so that the study's alignments stay exactly as they were.
         self.finder = FaceFinder(self.align_params, "openvino" if self.precision == "bf16" else "opencv",
                                  current_threads())
+        if self._onnx is not None:
+            self._onnx.compiled()  # compiled beside YuNet's compile; a graph that cannot run is refused here
 
     @cached_property
     def model_sha256(self) -> str:
@@ -141,7 +143,8 @@ def argmax_max(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`(H, W) uint8` argmax (the first class on ties, as `np.argmax`) and `(H, W) float32` max of
     `(H, W, K)` probabilities (or a view of `(K, H, W)` ones, `np.moveaxis(p, 0, -1)`), one class at a
     time by OpenCV's comparison and maximum (a London face's 900 x 740 window of six classes: 6.7 ms,
-    where numpy's comparisons took 9.4 and `np.argmax` over either axis longer still)."""
+    where numpy's comparisons took 9.4 and `np.argmax` over either axis longer still). Probabilities
+    are finite: OpenCV's maximum does not carry a NaN on as numpy's does."""
     planes = cv2.split(probs) if probs.strides[-1] == probs.itemsize else [probs[..., k] for k in range(probs.shape[-1])]
     best = planes[0].copy()
     index = np.zeros(best.shape, np.uint8)

@@ -21,7 +21,8 @@ import json
 import logging
 import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -145,11 +146,21 @@ class OnnxModel:
         self.graph, self.meta = cached_graph(self.model_path, self.tta, self.digest)
         k, size = len(get_label_set(self.meta["label_set"]).classes), int(self.meta["input_size"])
         self._empty = np.zeros((0, k, size, size), np.float32)
-        # Compiled in a thread of its own (0.1 to 0.2 s, OpenVINO from its cache or ONNX Runtime) while
-        # the caller goes on to its photos: the first `probs` waits for it, and raises what it raised.
-        pool = ThreadPoolExecutor(1, thread_name_prefix="compile")
-        self._compiling = pool.submit(self._load)
-        pool.shutdown(wait=False)  # the thread ends with its one job
+        # With more than one thread, compiled in a thread of its own (0.1 to 0.2 s, OpenVINO from its
+        # cache or ONNX Runtime) while the caller prepares the rest (the Predictor: YuNet's compile);
+        # `compiled()` waits for it and raises what compiling raised.
+        if self.threads > 1:
+            pool = ThreadPoolExecutor(1, thread_name_prefix="compile")
+            self._compiling = pool.submit(self._load)
+            pool.shutdown(wait=False)  # the thread ends with its one job
+        else:
+            self._compiling = Future()
+            self._compiling.set_result(self._load())
+
+    def compiled(self) -> Callable[[np.ndarray], np.ndarray]:
+        """The compiled graph as a function of a batch of crops, once compiling is done (raising what
+        it raised: a graph the runtime cannot run, after one export anew)."""
+        return self._compiling.result()
 
     def _load(self):
         try:
@@ -175,8 +186,7 @@ class OnnxModel:
         """`(N, S, S, 3) uint8` aligned crops -> `(N, K, S, S) float32` softmax (flip TTA inside)."""
         if len(crops) == 0:
             return self._empty
-        run = self._compiling.result()
-        return np.asarray(run(np.ascontiguousarray(crops, dtype=np.uint8)), dtype=np.float32)
+        return np.asarray(self.compiled()(np.ascontiguousarray(crops, dtype=np.uint8)), dtype=np.float32)
 
 
 # bf16 keeps fp32 for the layers the crop passes through before it is first cut below a quarter of

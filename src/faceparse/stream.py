@@ -6,8 +6,9 @@
 
 With more than one thread (`faceparse.threads`), a thread of its own reads the next photos and finds
 their faces (`prefetch`) while the model works on the current batch, and what each command does with
-a segmented batch (`profile` measures it, `predict` writes its files, `evaluate` scores it) runs in
-threads of its own on the batches before (`overlapped`). Batches come out in the photos' order.
+a segmented photo (`profile` measures it, `predict` writes its files, `evaluate` scores it) runs in
+threads of its own, a photo at a time (`segmented`, `overlapped`), while the model segments the next
+batch. Batches and photos come out in the photos' order.
 """
 
 from __future__ import annotations

@@ -79,7 +79,10 @@ def bytes_to_xyz(r: np.ndarray, g: np.ndarray, b: np.ndarray,
     place: a third of the time of indexing the tables with the bytes themselves, which numpy
     converts to indices anew at each of the nine reads.
     """
-    r, g, b = (np.asarray(c).astype(np.intp) for c in (r, g, b))
+    r, g, b = (np.asarray(c) for c in (r, g, b))
+    if not r.dtype == g.dtype == b.dtype == np.uint8:
+        raise ValueError(f"expected uint8 channels, found {r.dtype}, {g.dtype}, {b.dtype}")
+    r, g, b = (c.astype(np.intp) for c in (r, g, b))
     xyz = []
     for t in tables:
         v = t[0].take(r)

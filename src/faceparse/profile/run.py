@@ -64,7 +64,7 @@ def iter_profile(predictor: Predictor, photos: list[Path], params: ProfileParams
                  review: Review | None = None) -> Iterator[list[list[dict]]]:
     """For each batch of photos, in order, their rows: one list per photo, one row per face (largest
     first), or one row flagged `no_face` or `unreadable: ...`. The photos walk the photo stream
-    (`faceparse.stream.segment`); `predictor` must give FASSEG's six classes (`Predictor(...,
+    (`faceparse.stream.segmented`); `predictor` must give FASSEG's six classes (`Predictor(...,
     target_label_set="fasseg6")` projects any other model onto them).
 
     With more than one thread (`faceparse.threads`), two threads measure the photos of the batches
