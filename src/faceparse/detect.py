@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -122,19 +121,14 @@ class YuNetFaceFinder:
         self.model = Path(model) if model is not None else resolve_detector_file(YUNET)
         self.runtime = runtime
         self.threads = threads
-        self._compiling: Future | None = None
-        if runtime == "openvino" and threads > 1:
-            # OpenVINO compiles YuNet in 0.1 to 0.2 s: in a thread of its own from here on, while the
-            # caller loads its model and lists its photos, so that it is ready by the first photo.
-            pool = ThreadPoolExecutor(1, thread_name_prefix="yunet")
-            self._compiling = pool.submit(_openvino_yunet, self.model, float(params.min_score), threads)
-            pool.shutdown(wait=False)  # the thread ends with its one job
+
+    def prepare(self) -> None:
+        """Load the network now rather than at the first photo (OpenVINO compiles it in 0.1 to 0.2 s)."""
+        self._net  # noqa: B018  (the cached property, loaded)
 
     @cached_property
     def _net(self) -> Callable[[np.ndarray], np.ndarray]:
         """YuNet as a function: `(H, W, 3) uint8` BGR, sides multiples of 32 -> `(N, 15) float32` faces."""
-        if self._compiling is not None:
-            return self._compiling.result()
         if self.runtime == "openvino":
             return _openvino_yunet(self.model, float(self.params.min_score), self.threads)
         try:
@@ -319,6 +313,11 @@ class FaceFinder:
         self.yunet = (YuNetFaceFinder(params, runtime=yunet_runtime, threads=threads) if params.detector == "yunet"
                       else None)
         self.haar = HaarFaceFinder(params)
+
+    def prepare(self) -> None:
+        """Load YuNet now rather than at the first photo (`YuNetFaceFinder.prepare`)."""
+        if self.yunet is not None:
+            self.yunet.prepare()
 
     def find(self, image: np.ndarray) -> list[Alignment]:
         """All faces in a `(H, W, 3) uint8` RGB photo, largest first (empty if none)."""

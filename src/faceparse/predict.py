@@ -74,8 +74,9 @@ class Predictor:
         # OpenCV's, so that the study's alignments stay exactly as they were.
         self.finder = FaceFinder(self.align_params, "openvino" if self.precision == "bf16" else "opencv",
                                  current_threads())
+        self.finder.prepare()  # YuNet loaded (in OpenVINO: compiled) while the model compiles in its thread
         if self._onnx is not None:
-            self._onnx.compiled()  # compiled beside YuNet's compile; a graph that cannot run is refused here
+            self._onnx.compiled()  # a graph the runtime cannot run is refused here, before a command writes
 
     @cached_property
     def model_sha256(self) -> str:

@@ -147,7 +147,7 @@ class OnnxModel:
         k, size = len(get_label_set(self.meta["label_set"]).classes), int(self.meta["input_size"])
         self._empty = np.zeros((0, k, size, size), np.float32)
         # With more than one thread, compiled in a thread of its own (0.1 to 0.2 s, OpenVINO from its
-        # cache or ONNX Runtime) while the caller prepares the rest (the Predictor: YuNet's compile);
+        # cache or ONNX Runtime) while the caller prepares the rest (the Predictor loads YuNet);
         # `compiled()` waits for it and raises what compiling raised.
         if self.threads > 1:
             pool = ThreadPoolExecutor(1, thread_name_prefix="compile")
