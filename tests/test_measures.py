@@ -205,6 +205,32 @@ def test_a_patch_is_placed_as_the_whole_maps_distances_place_it():
     assert kinds == {"none", "stays", "moved"}
 
 
+def test_the_filled_face_is_the_face_and_every_region_that_does_not_reach_the_maps_border():
+    """`frame.filled_face` against the definition, by scipy's labelling: the face classes, and every
+    4-connected region of other pixels that touches no edge of the map (a brow, a mole, the lips'
+    opening), on random maps, blocky ones and a face's; none is filled on a map of one class."""
+    from scipy import ndimage
+
+    from faceparse.profile.frame import FACE_CLASSES, filled_face
+
+    rng = np.random.default_rng(11)
+    _, labels = ellipse_face()
+    maps = [labels, np.zeros((5, 7), np.uint8), np.ones((1, 9), np.uint8), np.full((6, 4), 255, np.uint8)]
+    for _ in range(60):
+        h, w = rng.integers(1, 40, 2)
+        blocky = rng.integers(0, 6, (h, w)).astype(np.uint8)
+        maps += [blocky, np.kron(blocky, np.ones((3, 2), np.uint8))]
+    holes_seen = 0
+    for labels in maps:
+        face = np.isin(labels, FACE_CLASSES)
+        regions, n = ndimage.label(~face)  # 4-connected by default
+        edge = np.unique(np.concatenate([regions[0], regions[-1], regions[:, 0], regions[:, -1]]))
+        holes = ~face & ~np.isin(regions, edge)
+        holes_seen += int(holes.any())
+        assert np.array_equal(filled_face(labels), face | holes)
+    assert holes_seen > 20
+
+
 def test_blobs_found_on_the_masks_box_are_opencvs_on_the_whole_mask():
     """`frame.blobs` labels the mask's box only: the same components, in the same order (blobs of
     equal area too, on boxes starting at odd rows and columns), with OpenCV's boxes, areas and

@@ -21,7 +21,7 @@ from faceparse.profile.params import ProfileParams
 SKIN, HAIR, EYES, NOSE, MOUTH = (FASSEG6.index(c) for c in ("skin", "hair", "eyes", "nose", "mouth"))
 # Classes inside the face outline: a horizontal run across the face crosses eyes and nose.
 FACE_CLASSES = (SKIN, EYES, NOSE, MOUTH)
-_FACE_CLASS = np.isin(np.arange(256), FACE_CLASSES)  # [label]: whether it is one of FACE_CLASSES
+_FACE_BYTE = np.isin(np.arange(256), FACE_CLASSES).astype(np.uint8)  # [label]: 1 for FACE_CLASSES, else 0
 
 
 @dataclass(frozen=True)
@@ -177,14 +177,15 @@ def filled_face(labels: np.ndarray) -> np.ndarray:
 
     Eyebrows are hair in fasseg6 and split a row's run at brow height; filling every non-face region
     that does not reach the map's border makes brows, moles or glasses part of the face again.
+    Those that reach it are found by one flood fill (4-connected) of the non-face pixels from a ring
+    of non-face laid around the map, which every such region touches (a tenth of the time of
+    labelling every region).
     """
-    face = _FACE_CLASS[labels]
-    n, comp = cv2.connectedComponents((~face).astype(np.uint8), connectivity=4)
-    border = np.unique(np.concatenate([comp[0], comp[-1], comp[:, 0], comp[:, -1]]))
-    hole = np.ones(n, dtype=bool)
-    hole[border] = False
-    hole[0] = False  # component 0 is the face itself
-    return face | hole[comp]
+    h, w = labels.shape
+    canvas = np.zeros((h + 2, w + 2), np.uint8)  # 0: not face, the ring included
+    canvas[1:-1, 1:-1] = cv2.LUT(np.ascontiguousarray(labels, dtype=np.uint8), _FACE_BYTE)  # 1: face
+    cv2.floodFill(canvas, None, (0, 0), 2, flags=4)  # 2: not face, reaching the border
+    return canvas[1:-1, 1:-1] != 2
 
 
 def run_edges(face: np.ndarray, rows: np.ndarray, col: int) -> tuple[np.ndarray, np.ndarray]:
