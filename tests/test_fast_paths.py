@@ -200,6 +200,15 @@ def test_argmax_max_breaks_ties_as_argmax():
     assert np.array_equal(argmax_max(np.moveaxis(chw, 0, -1))[0], probs.argmax(-1))
 
 
+def test_the_face_box_reads_where_background_loses_the_argmax_as_argmax_breaks_ties():
+    from faceparse.geometry import _not_argmax
+
+    rng = np.random.default_rng(1)
+    probs = rng.integers(0, 3, (6, 40, 50)).astype(np.float32)  # many ties
+    for k in range(6):
+        assert np.array_equal(_not_argmax(probs, k), probs.argmax(0) != k), k
+
+
 def test_prefetch_keeps_the_order_and_raises_where_the_producer_failed():
     def items():
         yield from range(5)

@@ -169,7 +169,7 @@ def _skin_median(view: FaceView) -> tuple[np.ndarray, int]:
     lab = view.lab_channels(r, g, b)  # `srgb_to_lab`'s path for 8-bit colours, channels apart
     lo, hi = np.percentile(lab[0], params.skin_percentiles)
     keep = (lab[0] >= lo) & (lab[0] <= hi)
-    return np.array([np.median(c[keep]) for c in lab]), int(keep.sum())
+    return np.array([np.median(c[keep], overwrite_input=True) for c in lab]), int(keep.sum())  # c[keep]: a copy
 
 
 def as_face_map(image: np.ndarray, labels: np.ndarray | FaceMap, confidence: np.ndarray | None = None) -> FaceMap:

@@ -105,7 +105,10 @@ class FaceView:
     def mean_lab(self, mask: np.ndarray) -> tuple[np.ndarray, int]:
         """L*a*b* of the mean of the unclipped pixels under a window mask (linear-light average,
         `params.averaging`), and how many pixels were averaged."""
-        pix = self.pixels(mask)
+        return self.mean_lab_of(self.pixels(mask))
+
+    def mean_lab_of(self, pix: np.ndarray) -> tuple[np.ndarray, int]:
+        """`mean_lab` of `(N, 3) uint8` photo pixels as taken: of the unclipped ones, and how many."""
         pix = pix[self.unclipped(pix)]
         return mean_lab(self.linear(pix), self.params.averaging), len(pix)
 
