@@ -190,8 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
+        from faceparse.heap import keep_freed_memory
         from faceparse.threads import configure
 
+        keep_freed_memory()
         configure(args.threads)
         return args.func(args)
     except (FaceparseError, ValueError) as err:
