@@ -9,6 +9,8 @@ import importlib
 import json
 import sys
 import threading
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Callable
 
@@ -125,7 +127,6 @@ def run_predict(load: Callable[[], Predictor], inputs: list[str], out: Path, con
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise FaceparseError(f"--out {out}: is a file; give the folder to write into")
-    importing = import_beside("pandas")  # for the summary at the end, imported beside the model meanwhile
     predictor = load()
     photos = collect_photos(inputs, skip=_is_output_in(out))
     _check_distinct_names(photos)
@@ -157,17 +158,11 @@ def run_predict(load: Callable[[], Predictor], inputs: list[str], out: Path, con
         done = done_photos(results)
         return stopped(err, sum(photo_key(p) in done for p, _ in photos), len(photos), csv_path)
     bar.close()
-    if importing is not None:
-        importing.join()
-    import pandas as pd
-
-    table = pd.read_csv(csv_path, keep_default_na=False)
-    table = table[table["photo"].map(photo_key).isin({photo_key(p) for p, _ in photos})]
-    n_done = int((~table["status"].str.startswith("unreadable")).sum())
+    statuses = [row["status"] for row in rows_of(csv_path, [p for p, _ in photos])]
+    n_done = sum(not status.startswith("unreadable") for status in statuses)
     print(f"{n_done} of {len(photos)} photos segmented -> {out} (label maps: class index per pixel, classes in "
           "classes.json; one row per photo in predictions.csv)")
-    tell_problems(table["status"], {"unreadable": "could not be read",
-                                    "no_face": "had no face found and were segmented whole"},
+    tell_problems(statuses, {"unreadable": "could not be read", "no_face": "had no face found and were segmented whole"},
                   "the status column of predictions.csv")
     return 0
 
@@ -186,7 +181,6 @@ def run_profile(load: Callable[[], Predictor], inputs: list[str], out: str | Pat
     out = Path(out)
     if review_dir and engine == "ray":
         raise FaceparseConfigError("--review draws each face in this process: use it with --engine local (the default)")
-    importing = import_beside("pandas")  # for the summary at the end, imported beside the model meanwhile
     predictor = load()
     photos = [photo for photo, _ in collect_photos(inputs)]
     # The chart is read (and refused, naming it) before any photo is measured.
@@ -226,17 +220,12 @@ def run_profile(load: Callable[[], Predictor], inputs: list[str], out: str | Pat
     if review is not None:
         page = _finish_review(review, out)
         print(f"review of every row of {out} -> {page}")
-    if importing is not None:
-        importing.join()
-    import pandas as pd
-
-    table = pd.read_csv(out, keep_default_na=False, dtype={"flags": str})
-    table = table[table["photo"].map(photo_key).isin({photo_key(p) for p in photos})]
-    faces = table["face_index"] >= 0
-    print(f"{int(faces.sum())} faces from {table.loc[faces, 'photo'].nunique()} of {len(photos)} photos -> {out}")
-    tell_problems(table.loc[~faces, "flags"], {"unreadable": "could not be read", "no_face": "had no face found"},
-                  "the flags column")
-    not_a_face = int(table.loc[faces, "flags"].str.split(";").map(lambda f: "not_a_face" in f).sum())
+    rows = rows_of(out, photos)
+    faces = [row for row in rows if float(row["face_index"]) >= 0]
+    print(f"{len(faces)} faces from {len({row['photo'] for row in faces})} of {len(photos)} photos -> {out}")
+    tell_problems([row["flags"] for row in rows if float(row["face_index"]) < 0],
+                  {"unreadable": "could not be read", "no_face": "had no face found"}, "the flags column")
+    not_a_face = sum("not_a_face" in row["flags"].split(";") for row in faces)
     if not_a_face:
         print(f"  {not_a_face} face(s) found by the detector are not faces the map can measure (no nose: an animal, "
               "an object) and were not measured: see not_a_face in the flags column", file=sys.stderr)
@@ -248,10 +237,17 @@ def _finish_review(review, csv_path: Path) -> Path:
     return review.finish(read_csv_rows(csv_path) if csv_path.is_file() else [])
 
 
-def tell_problems(column, messages: dict[str, str], where: str) -> None:
-    """One stderr line per kind of problem recorded in `column` (values "<kind>: <detail>" or
-    "<kind>"; kinds missing from `messages`, such as "ok", are not problems)."""
-    for kind, n in column.str.split(":").str[0].value_counts().items():
+def rows_of(csv_path: Path, photos: list[Path]) -> list[dict[str, str]]:
+    """The rows of a results CSV (this run's and those it continued) that are of `photos`, as strings:
+    the closing summary's, read without pandas (a quarter of a second of imports)."""
+    keys = {photo_key(p) for p in photos}
+    return [row for row in read_csv_rows(csv_path) if photo_key(row["photo"]) in keys]
+
+
+def tell_problems(values: Iterable[str], messages: dict[str, str], where: str) -> None:
+    """One stderr line per kind of problem recorded in `values` ("<kind>: <detail>" or "<kind>";
+    kinds missing from `messages`, such as "ok", are not problems), the most frequent first."""
+    for kind, n in Counter(str(v).split(":")[0] for v in values).most_common():
         if kind in messages:
             print(f"  {n} photo(s) {messages[kind]}: see {where}", file=sys.stderr)
 
