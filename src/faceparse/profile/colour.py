@@ -197,7 +197,7 @@ def is_greyscale(image: np.ndarray, spread: int = 2, share: float = 0.99, step: 
     row and column, which estimates the share as well at 1/16 of the cost) the three channels differ
     by at most `spread` (a greyscale photo saved as RGB, JPEG noise allowed). Its a* and b* are then
     about 0 and ITA, arctan((L* - 50) / b*), would read as +-90 degrees whatever the skin."""
-    x = np.asarray(image)[::step, ::step].astype(np.int16)
+    x = np.asarray(image)[::step, ::step]
     r, g, b = x[..., 0], x[..., 1], x[..., 2]
-    widest = np.maximum(np.maximum(np.abs(r - g), np.abs(g - b)), np.abs(r - b))
+    widest = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)  # the widest pair's difference
     return bool((widest <= spread).mean() >= share)

@@ -64,24 +64,25 @@ def patch_spread(view: FaceView, square: tuple[float, float, int]) -> tuple[np.n
 
 
 def shading(values: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
-    """The slow part of `(h, w, C)` values (C <= 3) over a `(h, w) bool` mask: a Gaussian blur of
-    `sigma` pixels normalised to the mask, blur(values x mask) / blur(mask), so that what lies off
-    the mask does not bleed in; `(h, w, C) float32`, NaN where no mask pixel is near. Blurred on a
-    copy shrunk by whole blocks (`SHRUNK_SIGMA`: each block's mean) and brought back bilinearly."""
-    h, w, c = values.shape
+    """The slow part of values over a `(h, w) bool` mask, at the mask's pixels: `values` `(N, C)`
+    (C <= 3) are those pixels' values in row order. A Gaussian blur of `sigma` pixels normalised to
+    the mask, blur(values x mask) / blur(mask), so that what lies off the mask does not bleed in;
+    `(N, C) float32`, NaN where no mask pixel is near. Blurred on a copy shrunk by whole blocks
+    (`SHRUNK_SIGMA`: each block's mean) and brought back bilinearly."""
+    (h, w), c = mask.shape, values.shape[1]
     block = max(int(sigma // SHRUNK_SIGMA), 1)
     hs, ws = -(-h // block), -(-w // block)
     stack = np.zeros((hs * block, ws * block, c + 1), np.float32)
-    stack[:h, :w, :c][mask] = values[mask]
+    stack[:h, :w, :c][mask] = values
     stack[:h, :w, c] = mask
     small = cv2.resize(stack, (ws, hs), interpolation=cv2.INTER_AREA) if block > 1 else stack
     small = cv2.GaussianBlur(small, (0, 0), sigma / block, borderType=cv2.BORDER_CONSTANT)
     if block > 1:
         small = cv2.resize(small, (ws * block, hs * block), interpolation=cv2.INTER_LINEAR)
-    small = small[:h, :w]
-    weight = small[..., c:]
+    at = small[:h, :w][mask]  # divided only where it is read
+    weight = at[:, c:]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(weight > 1e-6, small[..., :c] / weight, np.nan).astype(np.float32)
+        return np.where(weight > 1e-6, at[:, :c] / weight, np.nan).astype(np.float32)
 
 
 def residual_spread(view: FaceView) -> tuple[np.ndarray, int]:
@@ -96,9 +97,7 @@ def residual_spread(view: FaceView) -> tuple[np.ndarray, int]:
     lab, used = lab_pixels(view, window, view.face_skin[::step, ::step])
     if not len(lab):
         return np.full(3, np.nan), 0
-    values = np.zeros(used.shape + (3,), np.float32)
-    values[used] = lab
-    residual = lab - shading(values, used, view.params.evenness_blur * iod / step)[used]
+    residual = lab - shading(lab, used, view.params.evenness_blur * iod / step)
     # Each pixel's distance to the nearest one off the face's skin (the window's border counts as
     # off), on the whole window: on the sampled grid it would be a step coarse.
     edge = cv2.distanceTransform(np.pad(view.face_skin, 1).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_3)
