@@ -357,6 +357,42 @@ print(json.dumps({"blobs": blobs, "first": bool(first.get_property("LOADED_FROM_
 """
 
 
+def test_the_ir_flips_by_gathers_and_drops_gathers_in_order_with_every_value_the_same():
+    """`runtime.plain_moves` on a graph with the export's flips (Slice, step -1: on the crops, on
+    the probabilities, with the axis counted from the end) and a class Gather in order (dropped) or
+    not (kept): no Slice is left, and its outputs are the original graph's, element for element."""
+    ov = pytest.importorskip("openvino")
+    from faceparse.runtime import plain_moves
+
+    try:
+        import openvino.opset13 as ops
+    except ImportError:
+        import openvino.runtime.opset13 as ops
+
+    def graph():
+        x = ops.parameter([-1, 4, 6, 10], np.float32, name="x")
+        flip = ops.slice(x, np.array([-1]), np.array([-2**63 + 1]), np.array([-1]), np.array([3]))
+        back = ops.slice(ops.multiply(flip, np.float32(2)), np.array([-1]), np.array([-2**63 + 1]), np.array([-1]),
+                         np.array([-1]))
+        same = ops.gather(back, np.arange(4, dtype=np.int64), np.int64(1))            # every class in order
+        mirrored = ops.gather(back, np.array([1, 0, 2, 3], dtype=np.int64), np.int64(1))  # two classes swapped
+        part = ops.slice(x, np.array([0]), np.array([5]), np.array([1]), np.array([3]))  # not a flip
+        return ov.Model([same, mirrored, part], [x])
+
+    before, after = graph(), graph()
+    assert plain_moves(after) == 3
+    assert not [op for op in after.get_ordered_ops() if op.get_type_name() == "Slice" and
+                op.get_output_partial_shape(0)[3].get_length() == 10]
+    assert sum(op.get_type_name() == "Gather" for op in after.get_ordered_ops()) == 3  # two flips, the swap
+    x = np.random.default_rng(0).random((3, 4, 6, 10)).astype(np.float32)
+    core = ov.Core()
+    want = core.compile_model(before, "CPU")(x)
+    got = core.compile_model(after, "CPU")(x)
+    for i in range(3):
+        assert np.array_equal(want[i], got[i])
+    assert np.array_equal(got[0], 2 * x)
+
+
 def test_bf16_keeps_its_compiled_graph_and_loads_it_and_compiles_without_where_it_cannot_keep_it(model, tmp_path):
     """The first bf16 compile leaves OpenVINO's compiled graph beside the exported one; the next
     loads it (OpenVINO says so), with the probabilities of a fresh compile; where that folder cannot
