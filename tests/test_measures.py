@@ -231,6 +231,25 @@ def test_the_filled_face_is_the_face_and_every_region_that_does_not_reach_the_ma
     assert holes_seen > 20
 
 
+def test_masks_warped_together_are_the_masks_warped_one_by_one():
+    """`FaceView.window_masks` packs up to eight frame masks into the bits of one warp: each comes
+    back as its own warp gives it, on a turned face (a frame at an angle to the photo)."""
+    image, labels = ellipse_face()
+    turned = cv2.warpAffine(labels, cv2.getRotationMatrix2D((256, 270), 17, 1.0), (512, 512), flags=cv2.INTER_NEAREST)
+    view = FaceView(image, *_framed(turned))
+    rng = np.random.default_rng(3)
+    shape = view.frame.labels.shape
+    masks = [rng.random(shape) < p for p in (0.001, 0.01, 0.1, 0.5, 0.9, 0.99, 0.999)] + [np.ones(shape, bool)]
+    for n in (1, 2, 3, 8):
+        together = view.window_masks(masks[:n])
+        assert len(together) == n
+        for one, mask in zip(together, masks):
+            assert one.dtype == bool and np.array_equal(one, view.window_mask(mask))
+    assert view.window_masks(masks)[-1].sum() > 0.3 * view.face.labels.size  # the frame covers the face
+    with pytest.raises(ValueError, match="1 to 8"):
+        view.window_masks(masks + masks[:1])
+
+
 def test_blobs_found_on_the_masks_box_are_opencvs_on_the_whole_mask():
     """`frame.blobs` labels the mask's box only: the same components, in the same order (blobs of
     equal area too, on boxes starting at odd rows and columns), with OpenCV's boxes, areas and

@@ -97,7 +97,8 @@ def _take(view: FaceView) -> tuple[dict, list[str]]:
         return {}, unplaceable(view)
     p = view.params
     found = face_features(view)
-    rings = ring_frames(view)
+    in_frame = ring_frames(view)
+    rings = dict(zip(in_frame, view.window_masks(list(in_frame.values()))))  # on the face's window
     row: dict[str, float | int] = dict.fromkeys(COLUMNS[:-1], math.nan)
     flags = list(found.flags)
     for name in FEATURES:
@@ -105,7 +106,7 @@ def _take(view: FaceView) -> tuple[dict, list[str]]:
             continue
         mask = found.masks[name]
         feature, n = view.mean_lab(mask)
-        skin, n_ring = view.mean_lab(view.window_mask(rings[name]) & view.face_skin)
+        skin, n_ring = view.mean_lab(rings[name] & view.face_skin)
         row[f"contrast_{name}_n"], row[f"contrast_{name}_ring_n"] = n, n_ring
         why = support_flag(name, int(mask.sum()), n, p.min_feature_pixels)
         if why is None and n_ring < p.min_ring_pixels:

@@ -105,7 +105,8 @@ def face_features(view: FaceView) -> Features:
         frames = {"brows": view.brow_frame(0) | view.brow_frame(1),
                   "eyes": _in_boxes(f.labels == EYES, f.eyes),
                   "lips": _in_boxes(f.labels == MOUTH, [b for b in f.mouth if b.area >= LIP_SHARE * f.mouth[0].area])}
-        masks = {name: view.window_mask(m) & (view.face.labels == CLASS[name]) for name, m in frames.items()}
+        masks = {name: m & (view.face.labels == CLASS[name])
+                 for name, m in zip(frames, view.window_masks(list(frames.values())))}
         flags = []
         if frames["brows"].any() and _fringe_share(f.labels, frames["brows"]) >= FRINGE_SHARE:
             flags.append("brows_fringe")

@@ -121,12 +121,24 @@ class FaceView:
     def window_mask(self, frame_mask: np.ndarray) -> np.ndarray:
         """A `(H', W') bool` mask in the frame -> the `(h, w) bool` mask of the face's window it covers
         (nearest pixel: every window pixel takes the frame pixel it falls on)."""
+        return self.window_masks([frame_mask])[0]
+
+    def window_masks(self, frame_masks: list[np.ndarray]) -> list[np.ndarray]:
+        """`window_mask` of each of up to eight frame masks, by one warp: mask i is bit i of the bytes
+        warped (a nearest-pixel warp moves each byte whole), a third of the time of a warp each."""
+        if not 1 <= len(frame_masks) <= 8:
+            raise ValueError(f"window_masks warps 1 to 8 masks at once, not {len(frame_masks)}")
+        packed = frame_masks[0].astype(np.uint8)
+        for bit, mask in enumerate(frame_masks[1:], start=1):
+            packed |= mask.astype(bool, copy=False).view(np.uint8) << np.uint8(bit)
         to_window = self.frame.to_photo.copy()
         to_window[:, 2] -= (self.face.x0, self.face.y0)
         h, w = self.face.shape
-        out = cv2.warpAffine(frame_mask.astype(np.uint8), to_window, (w, h), flags=cv2.INTER_NEAREST,
-                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        return out.astype(bool)
+        out = cv2.warpAffine(packed, to_window, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                             borderValue=0)
+        if len(frame_masks) == 1:
+            return [out.astype(bool)]
+        return [(out & np.uint8(1 << bit)) != 0 for bit in range(len(frame_masks))]
 
     @cached_property
     def chin_row(self) -> float:
