@@ -191,6 +191,28 @@ def test_yunet_in_openvino_finds_opencvs_faces(mirror):
         YuNetFaceFinder(AlignParams(), runtime="tflite")
 
 
+def test_yunet_in_openvino_is_kept_compiled_and_runs_where_nothing_can_be_kept(mirror, tmp_path, monkeypatch):
+    """OpenVINO's compiled YuNet is kept in the user cache and loaded from there by the next run, which
+    finds the same faces; where the cache cannot be written, YuNet is compiled each time and finds
+    them too."""
+    pytest.importorskip("openvino", reason="OpenVINO is not installed")
+    from faceparse.datasets import read_image
+    from faceparse.datasets.base import list_images
+    from faceparse.detect import YuNetFaceFinder
+
+    image = read_image(list_images(mirror / "london_faces", recursive=True)[0])
+    monkeypatch.setenv("FACEPARSE_CACHE_DIR", str(tmp_path / "cache"))
+    first = YuNetFaceFinder(AlignParams(), runtime="openvino").detect(image)
+    kept = list((tmp_path / "cache" / "onnx" / "openvino").glob("*.blob"))
+    assert len(first) == 1 and len(kept) == 1
+    again = YuNetFaceFinder(AlignParams(), runtime="openvino").detect(image)
+    assert np.array_equal(first, again)
+    assert list((tmp_path / "cache" / "onnx" / "openvino").glob("*.blob")) == kept  # loaded, not compiled anew
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setenv("FACEPARSE_CACHE_DIR", str(tmp_path / "a_file" / "cache"))  # no folder can be made there
+    assert np.array_equal(YuNetFaceFinder(AlignParams(), runtime="openvino").detect(image), first)
+
+
 def test_haar_is_the_fallback_when_yunet_finds_nothing(mirror, monkeypatch):
     from faceparse.datasets import get_reader, read_image
     from faceparse.detect import FaceFinder, YuNetFaceFinder

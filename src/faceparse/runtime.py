@@ -302,6 +302,15 @@ def write_mixed_graph(graph: Path, xml: Path) -> None:
         os.replace(plain, xml)
 
 
+def writable_folder(folder: Path) -> bool:
+    """Whether `folder` can be written (made if need be): where OpenVINO may keep what it compiles."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return os.access(folder, os.W_OK)
+    except OSError:
+        return False
+
+
 def openvino_model(graph: Path, threads: int):
     """The graph compiled by OpenVINO for this CPU with bfloat16 inference (its `early_layers` in
     fp32), `threads` threads, one stream (latency: one batch at a time, as the photo stream sends
@@ -317,12 +326,7 @@ def openvino_model(graph: Path, threads: int):
     config = {"INFERENCE_PRECISION_HINT": "bf16", "INFERENCE_NUM_THREADS": int(threads), "NUM_STREAMS": 1,
               "PERFORMANCE_HINT": "LATENCY"}
     compiled_dir = graph.parent / "openvino"
-    try:
-        compiled_dir.mkdir(parents=True, exist_ok=True)
-        writable = os.access(compiled_dir, os.W_OK)
-    except OSError:
-        writable = False
-    if writable:
+    if writable_folder(compiled_dir):
         core = ov.Core()
         core.set_property({"CACHE_DIR": str(compiled_dir)})
         xml = compiled_dir / f"{graph.stem}-fp32x{FP32_DOWN_TO}-ir{IR_FORMAT}.xml"
