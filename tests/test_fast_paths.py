@@ -393,6 +393,29 @@ def test_the_ir_flips_by_gathers_and_drops_gathers_in_order_with_every_value_the
     assert np.array_equal(got[0], 2 * x)
 
 
+def test_bf16_leaves_the_threads_free_to_move_between_cores(model, london, two_threads):
+    """OpenVINO would pin the threads that run its networks to a core each; faceparse's run unpinned
+    (`runtime.CPU_PINNING`): after YuNet and the model have run in bf16, every thread of the process
+    may still run on every core the process may use."""
+    import os
+    from pathlib import Path
+
+    from faceparse.datasets import read_image
+    from faceparse.runtime import bf16_problem
+
+    if bf16_problem():
+        pytest.skip(f"no bf16 here: {bf16_problem()}")
+    cores = os.sched_getaffinity(0)
+    if len(cores) < 2 or not Path("/proc/self/task").is_dir():
+        pytest.skip("one core, or no /proc to read each thread's cores from")
+    predictor = Predictor(model, tta=True, precision="bf16")
+    image = read_image(london[0])
+    faces = predictor.find_faces(image)
+    predictor.crop_probs(np.stack([warp_image(image, f.matrix, predictor.size) for f in faces]))
+    threads_cores = {task.name: os.sched_getaffinity(int(task.name)) for task in Path("/proc/self/task").iterdir()}
+    assert all(allowed == cores for allowed in threads_cores.values()), threads_cores
+
+
 def test_bf16_keeps_its_compiled_graph_and_loads_it_and_compiles_without_where_it_cannot_keep_it(model, tmp_path):
     """The first bf16 compile leaves OpenVINO's compiled graph beside the exported one; the next
     loads it (OpenVINO says so), with the probabilities of a fresh compile; where that folder cannot

@@ -199,6 +199,13 @@ class OnnxModel:
 # taking turns: 3.6 s against 3.2).
 FP32_DOWN_TO = 4
 IR_FORMAT = 2  # bump when `write_mixed_graph` writes another IR, so that one kept from before is not reused
+# OpenVINO pins the threads that run a compiled model to a core each by default (the calling thread
+# too, for good), made for a process that leaves it the machine. A faceparse command reads, measures
+# and writes in other threads at the same time, and a pinned thread cannot move off a core another
+# thread holds, so the model's share waited on the slower core: with one busy thread beside it, the
+# model took 248 and 320 ms a batch of four crops pinned, 223 and 250 not, and the other thread got
+# as much done. Both OpenVINO networks (the model's, YuNet's) run unpinned.
+CPU_PINNING = False  # OpenVINO's ENABLE_CPU_PINNING
 
 
 def early_layers(model, down_to: int = FP32_DOWN_TO) -> list[str]:
@@ -324,7 +331,7 @@ def openvino_model(graph: Path, threads: int):
     import openvino as ov
 
     config = {"INFERENCE_PRECISION_HINT": "bf16", "INFERENCE_NUM_THREADS": int(threads), "NUM_STREAMS": 1,
-              "PERFORMANCE_HINT": "LATENCY"}
+              "PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": CPU_PINNING}
     compiled_dir = graph.parent / "openvino"
     if writable_folder(compiled_dir):
         core = ov.Core()
