@@ -358,9 +358,10 @@ print(json.dumps({"blobs": blobs, "first": bool(first.get_property("LOADED_FROM_
 
 
 def test_the_ir_flips_by_gathers_and_drops_gathers_in_order_with_every_value_the_same():
-    """`runtime.plain_moves` on a graph with the export's flips (Slice, step -1: on the crops, on
-    the probabilities, with the axis counted from the end) and a class Gather in order (dropped) or
-    not (kept): no Slice is left, and its outputs are the original graph's, element for element."""
+    """`runtime.plain_moves` on a graph with the export's flips (Slice, step -1, from the last element
+    to the first: on the crops, on the probabilities, the axis counted from the end) and a class
+    Gather in order (dropped) or not (kept): the flips become Gathers, every other Slice (a part, a
+    reversal of part of the axis) stays, and each output is the original graph's, element for element."""
     ov = pytest.importorskip("openvino")
     from faceparse.runtime import plain_moves
 
@@ -369,28 +370,31 @@ def test_the_ir_flips_by_gathers_and_drops_gathers_in_order_with_every_value_the
     except ImportError:
         import openvino.runtime.opset13 as ops
 
+    end = np.array([-2**63 + 1])
+
     def graph():
         x = ops.parameter([-1, 4, 6, 10], np.float32, name="x")
-        flip = ops.slice(x, np.array([-1]), np.array([-2**63 + 1]), np.array([-1]), np.array([3]))
-        back = ops.slice(ops.multiply(flip, np.float32(2)), np.array([-1]), np.array([-2**63 + 1]), np.array([-1]),
-                         np.array([-1]))
+        flip = ops.slice(x, np.array([-1]), end, np.array([-1]), np.array([3]))
+        back = ops.slice(ops.multiply(flip, np.float32(2)), np.array([9]), end, np.array([-1]), np.array([-1]))
         same = ops.gather(back, np.arange(4, dtype=np.int64), np.int64(1))            # every class in order
         mirrored = ops.gather(back, np.array([1, 0, 2, 3], dtype=np.int64), np.int64(1))  # two classes swapped
         part = ops.slice(x, np.array([0]), np.array([5]), np.array([1]), np.array([3]))  # not a flip
-        return ov.Model([same, mirrored, part], [x])
+        short = ops.slice(x, np.array([-2]), end, np.array([-1]), np.array([3]))         # all but the last, reversed
+        stops = ops.slice(x, np.array([-1]), np.array([-10]), np.array([-1]), np.array([3]))  # all but the first
+        return ov.Model([flip, same, mirrored, part, short, stops], [x])
 
     before, after = graph(), graph()
     assert plain_moves(after) == 3
-    assert not [op for op in after.get_ordered_ops() if op.get_type_name() == "Slice" and
-                op.get_output_partial_shape(0)[3].get_length() == 10]
-    assert sum(op.get_type_name() == "Gather" for op in after.get_ordered_ops()) == 3  # two flips, the swap
+    slices = [op for op in after.get_ordered_ops() if op.get_type_name() == "Slice"]
+    assert sorted(op.get_output_partial_shape(0)[3].get_length() for op in slices) == [5, 9, 9]
     x = np.random.default_rng(0).random((3, 4, 6, 10)).astype(np.float32)
     core = ov.Core()
     want = core.compile_model(before, "CPU")(x)
     got = core.compile_model(after, "CPU")(x)
-    for i in range(3):
-        assert np.array_equal(want[i], got[i])
-    assert np.array_equal(got[0], 2 * x)
+    for i in range(6):
+        assert np.array_equal(want[i], got[i]), i
+    assert np.array_equal(got[0], x[..., ::-1]) and np.array_equal(got[1], 2 * x)
+    assert np.array_equal(got[4], x[..., -2::-1]) and np.array_equal(got[5], x[..., :0:-1])
 
 
 def test_bf16_leaves_the_threads_free_to_move_between_cores(model, london, two_threads):

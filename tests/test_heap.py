@@ -32,12 +32,20 @@ def _run(mode: str, **env: str) -> tuple[bool, int]:
     return out[0] == "True", int(out[1])
 
 
-@pytest.mark.skipif(not (getattr(os, "confstr", lambda _: "")("CS_GNU_LIBC_VERSION") or "").startswith("glibc"),
-                    reason="glibc's malloc only")
+def _glibc() -> bool:
+    try:
+        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (AttributeError, ValueError, OSError):  # no such name off glibc (macOS, musl)
+        return False
+
+
+@pytest.mark.skipif(not _glibc(), reason="glibc's malloc only")
 def test_freed_blocks_are_reused_without_new_pages_and_the_users_settings_stand():
     kept, kept_faults = _run("keep")
     plain, plain_faults = _run("plain")
     assert kept and not plain
-    assert plain_faults > 100  # glibc's own settings hand blocks of this size back: fresh pages each time
-    assert kept_faults < plain_faults / 10
     assert _run("keep", MALLOC_ARENA_MAX="2")[0] is False  # the user's MALLOC_* settings: left alone
+    assert kept_faults < 50  # the blocks freed are taken again: no fresh pages
+    if plain_faults < 200:
+        pytest.skip(f"this glibc reuses these blocks by itself ({plain_faults} page faults): nothing to compare")
+    assert kept_faults < plain_faults / 10  # glibc's own settings hand them back: fresh pages (768 here)

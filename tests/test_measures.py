@@ -245,6 +245,10 @@ def test_masks_warped_together_are_the_masks_warped_one_by_one():
         assert len(together) == n
         for one, mask in zip(together, masks):
             assert one.dtype == bool and np.array_equal(one, view.window_mask(mask))
+    # Masks of other types: any nonzero value is in the mask, and no value reaches another's bit.
+    twos, halves = masks[3].astype(np.uint8) * 2, masks[2] * 0.5
+    assert [np.array_equal(a, view.window_mask(b)) for a, b in
+            zip(view.window_masks([twos, halves, masks[0]]), masks[3:1:-1] + masks[:1])] == [True] * 3
     assert view.window_masks(masks)[-1].sum() > 0.3 * view.face.labels.size  # the frame covers the face
     with pytest.raises(ValueError, match="1 to 8"):
         view.window_masks(masks + masks[:1])

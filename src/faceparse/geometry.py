@@ -251,7 +251,8 @@ def face_box(probs: np.ndarray, matrix: np.ndarray, shape: tuple[int, int], back
 def _not_argmax(probs: np.ndarray, k: int) -> np.ndarray:
     """`(S, S) bool`: where class `k` is not the argmax of `(K, S, S)` probabilities, as `np.argmax`
     breaks ties (the first class wins): a class before `k` as likely, or one after it more likely.
-    By the classes' maxima, a tenth of the time of the argmax itself."""
+    By the classes' maxima, a tenth of the time of the argmax itself. Probabilities are finite (a
+    NaN, which `np.argmax` would pick, loses every comparison here) and 0 <= `k` < K."""
     p = probs[k]
     out = np.zeros(p.shape, bool)
     if k > 0:

@@ -277,9 +277,10 @@ def plain_moves(model) -> int:
 
 def write_mixed_graph(graph: Path, xml: Path) -> None:
     """The exported graph as OpenVINO IR at `xml` (its weights beside it, `.bin`), its data moves made
-    plain (`plain_moves`), the `early_layers` marked to run in their own precision (fp32) when the rest runs in bf16. OpenVINO's Python API
-    cannot set that mark (the runtime attribute "precise"), its IR file can: it is written into each
-    of those layers. Written under temporary names and moved into place, the `.xml` last."""
+    plain (`plain_moves`), the `early_layers` marked to run in their own precision (fp32) when the
+    rest runs in bf16. OpenVINO's Python API cannot set that mark (the runtime attribute "precise"),
+    its IR file can: it is written into each of those layers. Written under temporary names and
+    moved into place, the `.xml` last."""
     import html
     import re
     import tempfile

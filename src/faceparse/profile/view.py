@@ -124,13 +124,14 @@ class FaceView:
         return self.window_masks([frame_mask])[0]
 
     def window_masks(self, frame_masks: list[np.ndarray]) -> list[np.ndarray]:
-        """`window_mask` of each of up to eight frame masks, by one warp: mask i is bit i of the bytes
-        warped (a nearest-pixel warp moves each byte whole), a third of the time of a warp each."""
+        """`window_mask` of each of up to eight frame masks (any nonzero value is in the mask), by one
+        warp: mask i is bit i of the bytes warped (a nearest-pixel warp moves each byte whole), a
+        third of the time of a warp each."""
         if not 1 <= len(frame_masks) <= 8:
             raise ValueError(f"window_masks warps 1 to 8 masks at once, not {len(frame_masks)}")
-        packed = frame_masks[0].astype(np.uint8)
+        packed = np.asarray(frame_masks[0], dtype=bool).astype(np.uint8)
         for bit, mask in enumerate(frame_masks[1:], start=1):
-            packed |= mask.astype(bool, copy=False).view(np.uint8) << np.uint8(bit)
+            packed |= np.asarray(mask, dtype=bool).view(np.uint8) << np.uint8(bit)
         to_window = self.frame.to_photo.copy()
         to_window[:, 2] -= (self.face.x0, self.face.y0)
         h, w = self.face.shape
