@@ -399,7 +399,7 @@ def test_the_ir_flips_by_gathers_and_drops_gathers_in_order_with_every_value_the
 
 def test_bf16_leaves_the_threads_free_to_move_between_cores(model, london, two_threads):
     """OpenVINO would pin the threads that run its networks to a core each; faceparse's run unpinned
-    (`runtime.CPU_PINNING`): after YuNet and the model have run in bf16, every thread of the process
+    (`openvino_setup.CPU_PINNING`): after YuNet and the model have run in bf16, every thread of the process
     may still run on every core the process may use."""
     import os
     from pathlib import Path

@@ -28,7 +28,7 @@ from faceparse.geometry import Alignment, AlignParams, align_from_box, align_fro
 from faceparse.checksums import sha256_of
 from faceparse.errors import FaceparseConfigError, FaceparseDataError
 from faceparse.locations import cache_dir
-from faceparse.runtime import CPU_PINNING, writable_folder
+from faceparse.openvino_setup import CPU_PINNING, writable_folder
 
 log = logging.getLogger(__name__)
 

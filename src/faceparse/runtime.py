@@ -31,6 +31,7 @@ import numpy as np
 from faceparse.checksums import sha256_of
 from faceparse.errors import FaceparseConfigError, FaceparseDataError
 from faceparse.labels import get_label_set
+from faceparse.openvino_setup import CPU_PINNING, writable_folder
 
 log = logging.getLogger(__name__)
 
@@ -199,13 +200,6 @@ class OnnxModel:
 # taking turns: 3.6 s against 3.2).
 FP32_DOWN_TO = 4
 IR_FORMAT = 2  # bump when `write_mixed_graph` writes another IR, so that one kept from before is not reused
-# OpenVINO pins the threads that run a compiled model to a core each by default (the calling thread
-# too, for good), made for a process that leaves it the machine. A faceparse command reads, measures
-# and writes in other threads at the same time, and a pinned thread cannot move off a core another
-# thread holds, so the model's share waited on the slower core: with one busy thread beside it, the
-# model took 248 and 320 ms a batch of four crops pinned, 223 and 250 not, and the other thread got
-# as much done. Both OpenVINO networks (the model's, YuNet's) run unpinned.
-CPU_PINNING = False  # OpenVINO's ENABLE_CPU_PINNING
 
 
 def early_layers(model, down_to: int = FP32_DOWN_TO) -> list[str]:
@@ -308,15 +302,6 @@ def write_mixed_graph(graph: Path, xml: Path) -> None:
         plain.write_text(text)
         os.replace(plain.with_suffix(".bin"), xml.with_suffix(".bin"))
         os.replace(plain, xml)
-
-
-def writable_folder(folder: Path) -> bool:
-    """Whether `folder` can be written (made if need be): where OpenVINO may keep what it compiles."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        return os.access(folder, os.W_OK)
-    except OSError:
-        return False
 
 
 def openvino_model(graph: Path, threads: int):
