@@ -28,7 +28,7 @@ from faceparse.geometry import Alignment, AlignParams, align_from_box, align_fro
 from faceparse.checksums import sha256_of
 from faceparse.errors import FaceparseConfigError, FaceparseDataError
 from faceparse.locations import cache_dir
-from faceparse.openvino_setup import CPU_PINNING, writable_folder
+from faceparse.openvino_setup import compile_config, writable_folder
 
 log = logging.getLogger(__name__)
 
@@ -187,8 +187,7 @@ def _openvino_yunet(model: Path, min_score: float, threads: int) -> Callable[[np
     steps.input().model().set_layout(ov.Layout("NCHW"))
     steps.input().preprocess().convert_element_type(ov.Type.f32)
     network = steps.build()
-    config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": int(threads), "NUM_STREAMS": 1,
-              "PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": CPU_PINNING}
+    config = compile_config("f32", threads)
     # OpenVINO keeps the compiled network beside the segmentation model's (about 0.1 s of each run's
     # start-up saved), where that folder can be written; anything wrong with it, and it compiles anew.
     kept = cache_dir() / "onnx" / "openvino"

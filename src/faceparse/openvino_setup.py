@@ -1,6 +1,6 @@
 """What the OpenVINO networks faceparse compiles (the model in bf16, `runtime.openvino_model`; YuNet,
-`detect`) share: where OpenVINO keeps them compiled between runs, and threads left free to move
-between cores."""
+`detect`) share: how each is compiled (`compile_config`), where OpenVINO keeps them compiled between
+runs, and threads left free to move between cores."""
 
 from __future__ import annotations
 
@@ -14,6 +14,13 @@ from pathlib import Path
 # beside it, the model took 248 and 320 ms a batch of four crops pinned, 223 and 250 not, and the
 # other thread got as much done. Every network faceparse compiles runs unpinned.
 CPU_PINNING = False  # OpenVINO's ENABLE_CPU_PINNING
+
+
+def compile_config(precision: str, threads: int) -> dict:
+    """OpenVINO's settings for a network run in `precision` ("bf16", "f32") on `threads` threads, one
+    stream (latency: one batch at a time, as the photo stream sends them), its threads unpinned."""
+    return {"INFERENCE_PRECISION_HINT": precision, "INFERENCE_NUM_THREADS": int(threads), "NUM_STREAMS": 1,
+            "PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": CPU_PINNING}
 
 
 def writable_folder(folder: Path) -> bool:

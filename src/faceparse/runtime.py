@@ -31,7 +31,7 @@ import numpy as np
 from faceparse.checksums import sha256_of
 from faceparse.errors import FaceparseConfigError, FaceparseDataError
 from faceparse.labels import get_label_set
-from faceparse.openvino_setup import CPU_PINNING, writable_folder
+from faceparse.openvino_setup import compile_config, writable_folder
 
 log = logging.getLogger(__name__)
 
@@ -316,8 +316,7 @@ def openvino_model(graph: Path, threads: int):
 
     import openvino as ov
 
-    config = {"INFERENCE_PRECISION_HINT": "bf16", "INFERENCE_NUM_THREADS": int(threads), "NUM_STREAMS": 1,
-              "PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": CPU_PINNING}
+    config = compile_config("bf16", threads)
     compiled_dir = graph.parent / "openvino"
     if writable_folder(compiled_dir):
         core = ov.Core()
