@@ -19,6 +19,11 @@ from faceparse.errors import FaceparseDataError
 from faceparse.profile import (ProfileParams, bootstrap_ci, fwhr_from_labels, fwhr_from_landmarks, icc_3_1, ita,
                                ita_category, is_greyscale, measure_skin, pearson_r, profile_face, read_tem,
                                srgb_to_lab, srgb_to_linear, xyz_to_lab)
+from faceparse.profile.colour import LINEAR_OF_BYTE
+from faceparse.profile.correct import Correction
+from faceparse.profile.frame import face_frame
+from faceparse.profile.skin import _skin_median, as_face_map, counted_median
+from faceparse.profile.view import FaceView
 from conftest import ellipse_face
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -242,6 +247,41 @@ def test_skin_median_reads_a_colour_as_srgb_to_lab_does():
         # The neck is cut at 0.6 x iod (the eyes' centres 120 px apart) below the mouth's lowest row.
         chin = int(np.flatnonzero((labels == 5).any(axis=1)).max() + 0.6 * 120)
         assert _de(lab, _ref_lab(rgb)) < 0.5 and row["skin_n_used"] == int((labels[: chin + 1] == 1).sum())
+
+
+def test_skin_median_read_colour_by_colour_is_the_pixels_median():
+    # The whole-skin median reads each distinct colour once (`skin.colour_counts`): its percentiles,
+    # medians and pixel count are those of the pixels read one by one, to the last bit, with no
+    # correction, a matrix one (byte tables) and a polynomial one (each colour through the model).
+    image, labels = _face()
+    rng = np.random.default_rng(3)
+    skin = labels == 1
+    image[skin] = np.clip(rng.normal(SKIN_RGB, 14, (int(skin.sum()), 3)), 0, 255).astype(np.uint8)
+    image[skin & (rng.random(labels.shape) < 0.03)] = 255  # highlights: clipped, left out
+    lut = np.repeat(LINEAR_OF_BYTE[None], 3, axis=0)
+    tilt = np.eye(3) + rng.normal(0, 0.05, (3, 3))
+    params = ProfileParams()
+    for correction in (None, Correction("matrix", lut, tilt),
+                       Correction("cheung2004", lut, np.hstack([tilt, rng.normal(0, 0.02, (3, 7))]))):
+        face = as_face_map(image, labels)
+        frame, flags = face_frame(face, None, params)
+        view = FaceView(image, face, frame, params, correction, None, tuple(flags), "test")
+        median, n = _skin_median(view)
+        pix = image[face.photo_slices()][view.face_skin]
+        pix = pix[view.unclipped(pix)]
+        lab = view.lab_channels(pix[:, 0], pix[:, 1], pix[:, 2])
+        lo, hi = np.percentile(lab[0], params.skin_percentiles)
+        keep = (lab[0] >= lo) & (lab[0] <= hi)
+        assert len(np.unique(pix, axis=0)) > 5000 and n == int(keep.sum()) > 40000
+        assert median.tolist() == [float(np.median(c[keep])) for c in lab], correction
+
+
+def test_counted_median_is_the_repeated_values_median():
+    rng = np.random.default_rng(0)
+    for size in (1, 2, 3, 50, 51):
+        values = rng.integers(0, 20, size) / 7.0  # ties between values, and values no float halves exactly
+        for counts in (np.ones(size, np.int64), rng.integers(1, 6, size)):
+            assert counted_median(values, counts) == np.median(np.repeat(values, counts)), (size, counts)
 
 
 def test_greyscale_photo_keeps_lightness_but_has_no_ita():

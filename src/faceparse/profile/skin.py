@@ -152,24 +152,47 @@ def _skin_median(view: FaceView) -> tuple[np.ndarray, int]:
     information), then drop those whose L* lies outside the skin_percentiles (default 5th-95th) of
     the remaining skin's L* (specular highlights above, shadow in folds, nostrils, under the jaw below).
     The view's correction applies to the pixels kept; clipping is judged on the pixels as taken.
+
+    Read colour by colour (`colour_counts`: a London face's 220 000 skin pixels hold about 14 000
+    colours), each colour's L*a*b* computed once: the percentiles and medians are those of the
+    pixels, to the last bit, in half the time.
     """
     params = view.params
     skin = view.face_skin
     box = mask_box(skin)
     if box is None:
         return np.full(3, np.nan), 0
-    window = view.image[view.face.photo_slices()][box]
-    skin = skin[box]
-    r, g, b = (window[..., c][skin] for c in range(3))  # channels apart, in row order
+    r, g, b, counts = colour_counts(view.image[view.face.photo_slices()][box], skin[box])
     ok = unclipped_bytes(params.clip_low, params.clip_high)
     use = ok.take(r) & ok.take(g) & ok.take(b)
     if not use.any():
         return np.full(3, np.nan), 0
-    r, g, b = r[use], g[use], b[use]
-    lab = view.lab_channels(r, g, b)  # `srgb_to_lab`'s path for 8-bit colours, channels apart
-    lo, hi = np.percentile(lab[0], params.skin_percentiles)
+    counts = counts[use]
+    lab = view.lab_channels(r[use], g[use], b[use])  # `srgb_to_lab`'s path for 8-bit colours, channels apart
+    lo, hi = np.percentile(np.repeat(lab[0], counts), params.skin_percentiles, overwrite_input=True)
     keep = (lab[0] >= lo) & (lab[0] <= hi)
-    return np.array([np.median(c[keep], overwrite_input=True) for c in lab]), int(keep.sum())  # c[keep]: a copy
+    if not keep.any():  # two pixels far apart: none between the percentiles
+        return np.full(3, np.nan), 0
+    return np.array([counted_median(c[keep], counts[keep]) for c in lab]), int(counts[keep].sum())
+
+
+def colour_counts(window: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct colours of a `(h, w, 3) uint8` window's pixels under a `(h, w) bool` mask, as
+    their red, green and blue bytes (`(M,) uint8` each), and how many pixels have each colour."""
+    packed = cv2.cvtColor(window, cv2.COLOR_RGB2RGBA).view(np.uint32)[..., 0]  # one 32-bit word a pixel
+    colours, counts = np.unique(packed[mask], return_counts=True)
+    r, g, b = (colours.view(np.uint8).reshape(-1, 4)[:, c] for c in range(3))  # the bytes as laid out
+    return r, g, b, counts
+
+
+def counted_median(values: np.ndarray, counts: np.ndarray) -> float:
+    """`np.median` of `values[i]` taken `counts[i]` times (`np.repeat(values, counts)`), to the last
+    bit: the mean of its middle one or two, found on the running count (`counts` > 0, not all empty)."""
+    order = np.argsort(values)
+    ends = np.cumsum(counts[order])  # how many are at or below each value, in order
+    n = int(ends[-1])
+    middle = np.searchsorted(ends, [(n - 1) // 2, n // 2], side="right")  # 0-based ranks of the middle
+    return float(np.median(values[order][middle]))  # the mean of x and x is x, to the last bit
 
 
 def as_face_map(image: np.ndarray, labels: np.ndarray | FaceMap, confidence: np.ndarray | None = None) -> FaceMap:
