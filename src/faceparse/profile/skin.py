@@ -121,7 +121,7 @@ def _measure_patch(name: str, view: FaceView, x: float, y: float, size: int) -> 
     unclipped = view.unclipped(pix)
     valid = view.linear(pix[unclipped])
     lab = mean_lab(valid, view.params.averaging)
-    n = int(skin.sum())
+    n = np.count_nonzero(skin)
     face = view.face
     conf = float(face.confidence[face.local(ys, xs)][skin].mean()) if face.confidence is not None and n else math.nan
     patch = SkinPatch(name=name, x=x, y=y, size_px=size, n_skin=n, skin_share=n / size**2,
