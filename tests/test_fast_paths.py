@@ -198,6 +198,11 @@ def test_argmax_max_breaks_ties_as_argmax():
     assert np.array_equal(best, probs.max(-1))
     chw = np.ascontiguousarray(np.moveaxis(probs, -1, 0))
     assert np.array_equal(argmax_max(np.moveaxis(chw, 0, -1))[0], probs.argmax(-1))
+    # Windows of one pixel, one row or one column (OpenCV reads a 1x1 array as a scalar).
+    for shape in ((1, 1), (1, 5), (5, 1)):
+        few = rng.random(shape + (6,)).astype(np.float32)
+        labels, best = argmax_max(few)
+        assert np.array_equal(labels, few.argmax(-1)) and np.array_equal(best, few.max(-1)), shape
 
 
 def test_the_face_box_reads_where_background_loses_the_argmax_as_argmax_breaks_ties():

@@ -151,6 +151,6 @@ def argmax_max(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     index = np.zeros(best.shape, np.uint8)
     for k in range(1, len(planes)):
         higher = cv2.compare(planes[k], best, cv2.CMP_GT)  # 255 where class k beats every class before it
-        cv2.max(index, cv2.bitwise_and(higher, k), dst=index)  # k there (above every index so far), else as was
+        np.maximum(index, higher & np.uint8(k), out=index)  # k there (above every index so far), else as was
         cv2.max(best, planes[k], dst=best)
     return index, best

@@ -108,7 +108,7 @@ def _take(view: FaceView) -> tuple[dict, list[str]]:
         feature, n = view.mean_lab(mask)
         skin, n_ring = view.mean_lab(rings[name] & view.face_skin)
         row[f"contrast_{name}_n"], row[f"contrast_{name}_ring_n"] = n, n_ring
-        why = support_flag(name, np.count_nonzero(mask), n, p.min_feature_pixels)
+        why = support_flag(name, int(np.count_nonzero(mask)), n, p.min_feature_pixels)
         if why is None and n_ring < p.min_ring_pixels:
             why = f"{name}_ring_small"
         if why is not None:

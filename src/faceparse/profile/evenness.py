@@ -104,7 +104,7 @@ def residual_spread(view: FaceView) -> tuple[np.ndarray, int]:
     inner = edge[1:-1:step, 1:-1:step][used] > EDGE_MARGIN * iod
     if not inner.any():
         return np.full(3, np.nan), 0
-    return residual[inner].std(axis=0), np.count_nonzero(inner) * step * step
+    return residual[inner].std(axis=0), int(np.count_nonzero(inner)) * step * step
 
 
 def stride(iod: float) -> int:

@@ -32,8 +32,8 @@ def is_not_a_face(face: FaceMap, params: ProfileParams) -> bool:
     its forehead, brows, eyes and pose could have been read. min_nose_share 0 turns the gate off."""
     if params.min_nose_share == 0:  # the gate turned off: every face found is measured
         return False
-    labelled = np.count_nonzero(face.labels != BACKGROUND)
-    nose = np.count_nonzero(face.labels == NOSE)
+    labelled = int(np.count_nonzero(face.labels != BACKGROUND))
+    nose = int(np.count_nonzero(face.labels == NOSE))
     return nose < params.min_feature_pixels or nose < params.min_nose_share * labelled
 
 

@@ -113,7 +113,7 @@ def face_features(view: FaceView) -> Features:
         mouth = masks["lips"]
         if mouth.any():
             teeth = _teeth(view, mouth)
-            if np.count_nonzero(teeth) >= TEETH_SHARE * np.count_nonzero(mouth):
+            if int(np.count_nonzero(teeth)) >= TEETH_SHARE * int(np.count_nonzero(mouth)):
                 flags.append("lips_teeth")
             masks["lips"] = mouth & ~teeth
         view.cache["features"] = Features(frames, masks, tuple(flags))
@@ -143,7 +143,7 @@ def _take(view: FaceView) -> tuple[dict, list[str]]:
         mask = found.masks[name]
         lab, n = view.mean_lab(mask)
         row[f"{name}_n"] = n
-        why = support_flag(name, np.count_nonzero(mask), n, view.params.min_feature_pixels)
+        why = support_flag(name, int(np.count_nonzero(mask)), n, view.params.min_feature_pixels)
         if why is not None:
             flags.append(why)
             continue

@@ -121,7 +121,7 @@ def _measure_patch(name: str, view: FaceView, x: float, y: float, size: int) -> 
     unclipped = view.unclipped(pix)
     valid = view.linear(pix[unclipped])
     lab = mean_lab(valid, view.params.averaging)
-    n = np.count_nonzero(skin)
+    n = int(np.count_nonzero(skin))
     face = view.face
     conf = float(face.confidence[face.local(ys, xs)][skin].mean()) if face.confidence is not None and n else math.nan
     patch = SkinPatch(name=name, x=x, y=y, size_px=size, n_skin=n, skin_share=n / size**2,
@@ -154,8 +154,10 @@ def _skin_median(view: FaceView) -> tuple[np.ndarray, int]:
     The view's correction applies to the pixels kept; clipping is judged on the pixels as taken.
 
     Read colour by colour (`colour_counts`: a London face's 220 000 skin pixels hold about 14 000
-    colours), each colour's L*a*b* computed once: the percentiles and medians are those of the
-    pixels, to the last bit, in half the time.
+    colours), each colour's L*a*b* computed once, in half the time: the percentiles and medians are
+    those of the pixels, to the last bit where colours are read through byte tables (no correction,
+    or a matrix one). A polynomial correction's matrix products go through BLAS, which may round a
+    last bit otherwise for another number of rows, as it may on another machine.
     """
     params = view.params
     skin = view.face_skin
