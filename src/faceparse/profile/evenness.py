@@ -93,7 +93,7 @@ def residual_spread(view: FaceView) -> tuple[np.ndarray, int]:
     the spread keeps its expected value."""
     iod = view.frame.iod
     step = stride(iod)
-    window = view.image[view.face.photo_slices()][::step, ::step]
+    window = view.window[::step, ::step]
     lab, used = lab_pixels(view, window, view.face_skin[::step, ::step])
     if not len(lab):
         return np.full(3, np.nan), 0

@@ -164,7 +164,7 @@ def _skin_median(view: FaceView) -> tuple[np.ndarray, int]:
     box = mask_box(skin)
     if box is None:
         return np.full(3, np.nan), 0
-    r, g, b, counts = colour_counts(view.image[view.face.photo_slices()][box], skin[box])
+    r, g, b, counts = colour_counts(view.window[box], skin[box])
     ok = unclipped_bytes(params.clip_low, params.clip_high)
     use = ok.take(r) & ok.take(g) & ok.take(b)
     if not use.any():

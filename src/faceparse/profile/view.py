@@ -65,6 +65,12 @@ class FaceView:
     cache: dict = field(default_factory=dict, repr=False)  # results several measures share (`skin.patch_squares`)
 
     # -- reading colour ---------------------------------------------------------------------------
+    @property
+    def window(self) -> np.ndarray:
+        """`(h, w, 3) uint8` the photo's pixels over the face's window (a view of `image`), which
+        window-shaped masks index."""
+        return self.image[self.face.photo_slices()]
+
     def pixels(self, mask: np.ndarray) -> np.ndarray:
         """`(N, 3) uint8` photo pixels under a window-shaped `(h, w) bool` mask, in row order. Read on
         the mask's box: a brow's or an eye's mask is a few hundred pixels of a window of half a
@@ -72,9 +78,7 @@ class FaceView:
         box = mask_box(mask)
         if box is None:
             return np.zeros((0, 3), np.uint8)
-        rows, cols = box
-        y0, x0 = self.face.y0, self.face.x0
-        return self.image[y0 + rows.start:y0 + rows.stop, x0 + cols.start:x0 + cols.stop][mask[box]]
+        return self.window[box][mask[box]]
 
     def unclipped(self, pix: np.ndarray) -> np.ndarray:
         """`(N,) bool`: pixels with every channel inside (clip_low, clip_high), as taken."""
