@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -21,8 +24,31 @@ def main_model_params() -> tuple[dict, TrainParams]:
     return params, parse(TrainParams, params["train"]["main"], "train.main")
 
 
-def record(results: dict, path: Path = BENCH) -> dict:
+def machine() -> dict:
+    """The CPU a benchmark ran on: its model, the cores this process may use, and which of the vector
+    instruction sets that decide the model's speed it has (these machines change from day to day,
+    an Intel Xeon with AMX on one, an AMD EPYC with AVX2 alone on another)."""
+    flags, model = set(), platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:  # not Linux: the model name platform gives, no flags
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": model, "cores": cores,
+            "vector": [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]}
+
+
+def record(results: dict, path: Path = BENCH, drop: Callable[[str], bool] | None = None) -> dict:
+    """Merge `results` into metrics/bench.json, first removing the keys `drop` says are this run's
+    own (so a figure this run could not measure, an earlier machine's, is not left beside its own)."""
     data = json.loads(path.read_text()) if path.exists() else {}
+    if drop is not None:
+        data = {key: value for key, value in data.items() if not drop(key)}
     data.update(results)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(dict(sorted(data.items())), indent=2) + "\n")

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from _bench import ROOT, record  # noqa: E402
+from _bench import ROOT, machine, record  # noqa: E402
 
 from faceparse.datasets import read_image  # noqa: E402
 from faceparse.datasets.base import list_images  # noqa: E402
@@ -146,6 +146,7 @@ def main() -> None:
         "profile_benchmark": "80 London photos (1350x1350 JPEG), flip TTA, a fresh `faceparse profile` process "
                              "timed launch to exit; the model floor: its forward passes alone on the same crops, batch 8",
         "cpu_bf16": bf16_problem() or "yes",
+        "profile_machine": machine(),
         "profile_photos": len(london),
         "profile_onnx_export_seconds": round(export_s, 2),
         "profile_model_floor_seconds": round(floor_onnx, 2),
@@ -172,7 +173,9 @@ def main() -> None:
     results["profile_model_floor_ratio"] = round(floor_onnx / seconds["fp32"]["profile"], 3)
     if "bf16" in tables:
         results["bf16_vs_fp32_profile_rows"] = agreement(tables["fp32"], tables["bf16"])
-    record(results)
+    # Every bf16 figure is this run's: on a CPU without bf16, those of an earlier run (another
+    # machine) are removed, not left beside this run's fp32 ones.
+    record(results, drop=lambda key: key.endswith("_bf16") or key.startswith("bf16_vs_fp32"))
     for key, value in results.items():
         print(f"{key}: {value}")
 
