@@ -73,7 +73,7 @@ def _model_args(p: argparse.ArgumentParser, label_set_help: str | None) -> None:
                    "once to ~/.cache/faceparse/onnx), torch (a GPU, a label adapter), or auto (default: onnx on a "
                    "CPU without adapter, else torch)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="fp32 (default: the study's numbers on any machine), bf16 (the model in OpenVINO in "
+                   help="fp32 (default: the study's own numbers), bf16 (the model in OpenVINO in "
                    "bfloat16, its first layers in fp32, on a CPU with AMX or AVX-512 BF16; YuNet in OpenVINO in "
                    "fp32; values move by hundredths on average, the London cheeks' L* by 0.02, at most 0.17: "
                    "docs/speed.md) or auto (bf16 where the CPU has it, else fp32)")
