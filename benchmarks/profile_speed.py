@@ -154,8 +154,9 @@ def main() -> None:
         "onnx_vs_torch_max_abs_diff": float(f"{np.abs(p_onnx - p_torch).max():.2e}"),
         "predict_benchmark": f"{len(synthetic)} FaceSynthetics photos (512x512 PNG), flip TTA, fresh processes "
                              "timed launch to exit",
-        "rounds": f"each command timed {args.rounds} times, fp32 and bf16 taking turns: the median, the best "
-                  "(_best) and every run (_seconds_all)",
+        "rounds": f"each command timed {args.rounds} times, "
+                  + ("fp32 and bf16 taking turns" if len(precisions) > 1 else "in fp32 (no bf16 on this CPU)")
+                  + ": the median, the best (_best) and every run (_seconds_all)",
     }
     if floor_bf16 is not None:
         results["profile_model_floor_seconds_bf16"] = round(floor_bf16, 2)
