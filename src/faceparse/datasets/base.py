@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
-import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -73,21 +72,15 @@ def get_reader(name: str, **options) -> DatasetReader:
 
 
 def read_image(path: Path | str) -> np.ndarray:
-    """Decode a photo as `(H, W, 3) uint8` sRGB (read-only).
+    """Decode a photo as `(H, W, 3) uint8` sRGB.
 
     EXIF orientation is applied; grayscale, palette, CMYK, alpha and 16-bit images are converted.
-    An upright colour JPEG, the usual photo, is decoded by OpenCV (`_decode_jpeg`), every other
-    image by Pillow.
     """
     path = Path(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
-                if im.format == "JPEG" and im.mode == "RGB" and im.getexif().get(EXIF_ORIENTATION, 1) == 1:
-                    pixels = _decode_jpeg(path, (im.height, im.width))
-                    if pixels is not None:
-                        return pixels
                 im.load()
                 ImageOps.exif_transpose(im, in_place=True)  # no copy of a photo already upright
                 if im.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -104,23 +97,6 @@ def read_image(path: Path | str) -> np.ndarray:
         raise FaceparseDataError(path, "file not found") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise FaceparseDataError(path, f"cannot decode as an image ({err})") from None
-
-
-EXIF_ORIENTATION = 0x0112  # the EXIF tag `ImageOps.exif_transpose` reads (XMP's orientation included)
-
-
-def _decode_jpeg(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
-    """An RGB JPEG of `shape` decoded by OpenCV, or None where OpenCV cannot (a truncated file: Pillow
-    then says why). OpenCV and Pillow both decode with libjpeg-turbo's defaults (the accurate integer
-    IDCT, smooth chroma upsampling), so the pixels are Pillow's to the last bit (tests/test_images.py
-    compares the two on every subsampling, progressive scans, restart markers and odd sizes); OpenCV
-    writes the RGB array directly, where Pillow unpacks its rows to 4 bytes a pixel and packs them
-    back, so a 1350-px photo takes half the instructions (46 against 95 million)."""
-    pixels = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION)
-    if pixels is None or pixels.shape != (*shape, 3):
-        return None
-    pixels.flags.writeable = False  # as Pillow's array: a photo is read, never written to
-    return pixels
 
 
 def read_index_mask(path: Path | str) -> np.ndarray:
