@@ -155,7 +155,7 @@ def main() -> None:
         "predict_benchmark": f"{len(synthetic)} FaceSynthetics photos (512x512 PNG), flip TTA, fresh processes "
                              "timed launch to exit",
         "rounds": f"each command timed {args.rounds} times, "
-                  + ("fp32 and bf16 taking turns" if len(precisions) > 1 else "in fp32 (no bf16 on this CPU)")
+                  + ("fp32 and bf16 taking turns" if len(precisions) > 1 else f"in fp32 alone (bf16: {bf16_problem()})")
                   + ": the median, the best (_best) and every run (_seconds_all)",
     }
     if floor_bf16 is not None:
