@@ -89,6 +89,11 @@ def london_iccs(table: pd.DataFrame, folder: Path) -> dict:
     return {k: v for k, v in summary.items() if k.startswith("icc")}
 
 
+def bf16_figure(key: str) -> bool:
+    """Whether a metrics/bench.json key is one of this benchmark's bf16 figures."""
+    return key.endswith("_bf16") or key.startswith("bf16_vs_fp32")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=ROOT / "models/main.pt")
@@ -176,7 +181,7 @@ def main() -> None:
         results["bf16_vs_fp32_profile_rows"] = agreement(tables["fp32"], tables["bf16"])
     # Every bf16 figure is this run's: on a CPU without bf16, those of an earlier run (another
     # machine) are removed, not left beside this run's fp32 ones.
-    record(results, drop=lambda key: key.endswith("_bf16") or key.startswith("bf16_vs_fp32"))
+    record(results, drop=bf16_figure)
     for key, value in results.items():
         print(f"{key}: {value}")
 
