@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from _bench import record
+from _bench import machine, record
 
 from faceparse.datasets import colours_to_labels, get_reader
 from faceparse.datasets.base import read_rgb_mask
@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         "mask_conversion_vectorised_all_masks_s": round(sum(vec_times), 3),
         "mask_conversion_masks": len(masks),
         "mask_conversion_loop_masks": len(subset),
+        "mask_conversion_machine": machine(),
     })
     if mismatched:
         log.error("label maps differ between the two paths for %d masks, first %s", len(mismatched), mismatched[0])

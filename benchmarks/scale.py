@@ -152,12 +152,13 @@ def main() -> None:
     args = parser.parse_args()
     if not (ROOT / "data/prepared/manifest.csv").exists():
         raise SystemExit("data/prepared/manifest.csv is missing: run `make repro` (or `dvc repro prepare`) first")
-    from _bench import record
+    from _bench import machine, record
     from faceparse import threads
 
     workers = threads.current()
     out = {"images": [], "align_peak_mb": [], "train_peak_mb": [], "align_photos_per_second": [],
-           "train_samples_per_second": [], "align_seconds": [], "align_workers": workers, "train_steps": args.steps}
+           "train_samples_per_second": [], "align_seconds": [], "align_workers": workers, "train_steps": args.steps,
+           "machine": machine()}
     work = Path(tempfile.mkdtemp(prefix="faceparse-scale-warmup-", dir=args.work))
     try:  # the first WARMUP photos alone: start-up and a little work, for each number of workers
         warm = build(WARMUP, work)

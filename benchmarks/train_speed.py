@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from _bench import ROOT, main_model_params, record  # noqa: E402
+from _bench import ROOT, machine, main_model_params, record  # noqa: E402
 
 from faceparse.crops import Rows, Shards  # noqa: E402
 from faceparse.inference import model_input  # noqa: E402
@@ -123,6 +123,7 @@ def main() -> None:
         "train_benchmark": f"{p.arch}/{p.encoder} at {size} px, batch {p.batch_size}, {STEPS} steps each",
         "inference_images_per_second_batch1": round(infer[1], 3),
         "inference_images_per_second_batch16": round(infer[16], 3),
+        "train_machine": machine(),
     }
     record(results)
     for k, v in results.items():
