@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from faceparse.params import parse
+from faceparse.threads import available_cores
 from faceparse.train import TrainParams
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,8 +38,7 @@ def machine() -> dict:
                 flags = set(value.split())
     except OSError:  # not Linux: the model name platform gives, no flags
         pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu": model, "cores": cores,
+    return {"cpu": model, "cores": available_cores(),
             "vector": [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]}
 
 
