@@ -56,6 +56,7 @@ bench: setup
 	$(PY) benchmarks/train_speed.py
 	$(PY) benchmarks/init_comparison.py
 	$(PY) benchmarks/profile_speed.py
+	$(PY) benchmarks/precision_alternatives.py
 
 # `dvc plots show` loads vega from a CDN by default, blank without internet: build a page template
 # with the three scripts inlined, from the npm registry, once.

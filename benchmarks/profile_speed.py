@@ -46,6 +46,16 @@ from faceparse.runtime import bf16_problem, graph_path  # noqa: E402
 MIRROR = Path(os.environ.get("FACEPARSE_MIRROR") or ROOT.parent / "shared/data")
 
 
+def crops_of(predictor: Predictor, photos: list[Path]) -> np.ndarray:
+    """The aligned crop of the largest face of each photo that has one."""
+    crops = []
+    for photo in photos:
+        image = read_image(photo)
+        faces = predictor.find_faces(image)
+        crops += [warp_image(image, faces[0].matrix, predictor.size)] if faces else []
+    return np.stack(crops)
+
+
 def floor_seconds(predictor: Predictor, crops: np.ndarray, batch: int = 8) -> tuple[float, np.ndarray]:
     """Best of two timed passes of `crop_probs` over `crops` in batches of `batch` (one warm-up)."""
     predictor.crop_probs(crops[:batch])
@@ -116,12 +126,7 @@ def main() -> None:
     torch_ = Predictor(args.model, tta=True, target_label_set="fasseg6", runtime="torch")
     bf16 = None if bf16_problem() else Predictor(args.model, tta=True, target_label_set="fasseg6", precision="bf16")
 
-    crops = []
-    for photo in london:
-        image = read_image(photo)
-        faces = onnx.find_faces(image)
-        crops += [warp_image(image, faces[0].matrix, onnx.size)] if faces else []
-    crops = np.stack(crops)
+    crops = crops_of(onnx, london)
     floor_onnx, p_onnx = floor_seconds(onnx, crops)
     floor_torch, p_torch = floor_seconds(torch_, crops)
     floor_bf16, p_bf16 = floor_seconds(bf16, crops) if bf16 is not None else (None, None)

@@ -1,0 +1,192 @@
+"""Ways to run the main model faster than fp32 on a CPU, side by side on the 80 London photos.
+
+`--precision bf16` needs a CPU with bfloat16 instructions (AMX or AVX-512 BF16). On one without
+(AVX2 alone), this says what the alternatives would give, each against the fp32 reference (the
+exported graph in ONNX Runtime, `--precision fp32`):
+
+- `fp32_openvino`: the same graph in OpenVINO, in fp32;
+- `bf16`: as `--precision bf16` runs it (only where the CPU has bf16);
+- `int8`: the graph's convolutions quantised to int8 (ONNX Runtime's static quantisation, weights
+  per channel, activations calibrated on 32 crops of the Canada photos, not the London ones), run in
+  OpenVINO;
+- `int8_early_fp32`: the same, with the layers bf16 keeps in fp32 (`runtime.early_layers`) left in
+  fp32;
+- `model_free`: the reference's probabilities looked up, not computed: what the work around the
+  model allows on this machine, whatever runs the model.
+
+For each: the model floor (the 80 crops, batch 8, flip TTA, the best of `--rounds`, the variants
+taking turns), the largest probability difference and the argmax agreement with the reference;
+`profile` of the 80 photos in this process (no start-up: the floor's graph is already compiled),
+the best of `--rounds`; the rows' agreement with the reference's, as `profile_speed.py` reads bf16's
+(the mean of every column's absolute difference, ITA categories), and the London test-retest ICCs.
+Into metrics/bench.json under `precision_alternatives`. Run it with nothing else on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from _bench import ROOT, machine, record  # noqa: E402
+from profile_speed import MIRROR, agreement, crops_of, floor_seconds, london_iccs  # noqa: E402
+
+from faceparse.datasets.base import list_images  # noqa: E402
+from faceparse.openvino_setup import compile_config  # noqa: E402
+from faceparse.predict import Predictor  # noqa: E402
+from faceparse.profile.run import profile_rows  # noqa: E402
+from faceparse.runtime import bf16_problem, early_layers  # noqa: E402
+from faceparse.threads import current as current_threads  # noqa: E402
+
+Forward = Callable[[np.ndarray], np.ndarray]  # (N, S, S, 3) uint8 crops -> (N, K, S, S) probabilities
+COLUMNS = ("cheeks_L", "cheeks_b", "cheeks_ita", "fwhr")  # the issue's agreement bars read these
+
+
+def quantised(graph: Path, calibration: np.ndarray, out: Path, keep_fp32: set[str]) -> Path:
+    """`graph` with its convolutions in int8 (QDQ), except those writing one of the `keep_fp32` layers."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Crops(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter([{"crops": crop[None]} for crop in calibration])
+
+        def get_next(self) -> dict | None:
+            return next(self.batches, None)
+
+    prepared = out.with_name(f"{out.stem}-prepared.onnx")
+    quant_pre_process(str(graph), str(prepared), skip_symbolic_shape=True)
+    convs = [node for node in onnx.load(str(prepared)).graph.node if node.op_type == "Conv"]
+    kept = [node.name for node in convs if node.name in keep_fp32 or set(node.output) & keep_fp32]
+    quantize_static(str(prepared), str(out), Crops(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    op_types_to_quantize=["Conv"], nodes_to_exclude=kept,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    return out
+
+
+def openvino_fp32(graph: Path) -> Forward:
+    """`graph` compiled by OpenVINO for this CPU in fp32 (int8 where the graph says so)."""
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(str(graph), "CPU", compile_config("f32", current_threads()))
+    return lambda crops: compiled(crops)[0]
+
+
+@contextmanager
+def forward_passes(predictor: Predictor, forward: Forward) -> Iterator[Predictor]:
+    """`predictor` with its exported graph's forward passes replaced by `forward` while inside."""
+    graph = predictor._onnx  # noqa: SLF001  (the one seam: OnnxModel.probs calls compiled())
+    graph.compiled = lambda: forward
+    try:
+        yield predictor
+    finally:
+        del graph.compiled
+
+
+class LookedUp:
+    """A forward pass that records the reference's probabilities of each crop, then gives them back
+    without computing them (the model's cost taken out)."""
+
+    def __init__(self, reference: Forward) -> None:
+        self.reference, self.probs = reference, {}
+
+    @staticmethod
+    def key(crop: np.ndarray) -> bytes:
+        return hashlib.sha1(crop.tobytes()).digest()
+
+    def recording(self, crops: np.ndarray) -> np.ndarray:
+        out = self.reference(crops)
+        self.probs.update((self.key(c), p) for c, p in zip(crops, out))
+        return out
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        return np.stack([self.probs[self.key(c)] for c in crops])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=ROOT / "models/main.pt")
+    parser.add_argument("--london", type=Path, default=MIRROR / "london_faces")
+    parser.add_argument("--calibration", type=Path, default=MIRROR / "canada_faces",
+                        help="photos whose crops calibrate the int8 activations (the first 32)")
+    parser.add_argument("--rounds", type=int, default=2, help="timed runs of each variant, the variants taking turns")
+    args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, found {args.rounds}")
+    london = list_images(args.london, recursive=True)
+
+    predictor = Predictor(args.model, tta=True, target_label_set="fasseg6", runtime="onnx")
+    graph = predictor._onnx.graph  # noqa: SLF001
+    crops = crops_of(predictor, london)
+    calibration = crops_of(predictor, list_images(args.calibration, recursive=True)[:32])
+    reference = predictor._onnx.compiled()  # noqa: SLF001
+    looked_up = LookedUp(reference)
+    import openvino as ov
+
+    early = set(early_layers(ov.Core().read_model(str(graph))))
+    tmp = Path(tempfile.mkdtemp(prefix="faceparse-int8-"))  # the quantised graphs, read while compiled
+    variants: dict[str, Forward] = {
+        "fp32": looked_up.recording,
+        "fp32_openvino": openvino_fp32(graph),
+        "int8": openvino_fp32(quantised(graph, calibration, tmp / "int8.onnx", set())),
+        "int8_early_fp32": openvino_fp32(quantised(graph, calibration, tmp / "int8e.onnx", early)),
+    }
+    if not bf16_problem():
+        bf16 = Predictor(args.model, tta=True, target_label_set="fasseg6", precision="bf16")
+        variants["bf16"] = bf16._onnx.compiled()  # noqa: SLF001
+    variants["model_free"] = looked_up
+
+    floors: dict[str, list[float]] = {name: [] for name in variants}
+    faces_per_second: dict[str, list[float]] = {name: [] for name in variants}
+    probs: dict[str, np.ndarray] = {}
+    tables: dict[str, pd.DataFrame] = {}
+    for _ in range(args.rounds):
+        for name, forward in variants.items():
+            with forward_passes(predictor, forward):
+                if name != "model_free":
+                    seconds, probs[name] = floor_seconds(predictor, crops)
+                    floors[name].append(seconds)
+                t0 = time.perf_counter()
+                rows = profile_rows(predictor, london)
+                faces_per_second[name].append(len(rows) / (time.perf_counter() - t0))
+            tables.setdefault(name, pd.DataFrame(rows))
+
+    results: dict[str, dict] = {}
+    for name in variants:
+        figures = {"profile_faces_per_second_best": round(max(faces_per_second[name]), 2),
+                   "profile_faces_per_second_all": [round(f, 2) for f in faces_per_second[name]]}
+        if floors[name]:
+            figures["model_floor_seconds"] = round(min(floors[name]), 2)
+            figures["max_abs_prob_diff"] = float(f"{np.abs(probs[name] - probs['fp32']).max():.3g}")
+            figures["argmax_agree"] = round(float((probs[name].argmax(1) == probs["fp32"].argmax(1)).mean()), 5)
+        if name not in ("fp32", "model_free"):
+            rows = agreement(tables["fp32"], tables[name])
+            figures["rows_mean_abs_diff"] = {c: rows[c]["mean"] for c in COLUMNS if c in rows}
+            figures["cheeks_ita_category_agree"] = rows.get("cheeks_ita_category_agree")
+            figures["london_icc"] = {k: round(v, 4) for k, v in london_iccs(tables[name], args.london).items()
+                                     if not k.endswith("_pairs")}
+        results[name] = figures
+    results["fp32"]["london_icc"] = {k: round(v, 4) for k, v in london_iccs(tables["fp32"], args.london).items()
+                                     if not k.endswith("_pairs")}
+    shutil.rmtree(tmp)
+    summary = {"precision_alternatives": results, "precision_alternatives_machine": machine(),
+               "precision_alternatives_benchmark": f"{len(crops)} London crops and photos, {current_threads()} threads, "
+                                                   f"best of {args.rounds} taking turns; profile in-process"}
+    record(summary)
+    for name, figures in results.items():
+        print(f"{name}: {figures}")
+
+
+if __name__ == "__main__":
+    main()
