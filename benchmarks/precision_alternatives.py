@@ -4,21 +4,24 @@
 (AVX2 alone), this says what the alternatives would give, each against the fp32 reference (the
 exported graph in ONNX Runtime, `--precision fp32`):
 
-- `fp32_openvino`: the same graph in OpenVINO, in fp32;
-- `bf16`: as `--precision bf16` runs it (only where the CPU has bf16);
-- `int8`: the graph's convolutions quantised to int8 (ONNX Runtime's static quantisation, weights
-  per channel, activations calibrated on 32 crops of the Canada photos, not the London ones), run in
-  OpenVINO;
+- `fp32_openvino`: the same graph in OpenVINO, in fp32, its flips made plain as bf16's are
+  (`runtime.plain_moves`);
+- `bf16`: the model as `--precision bf16` runs it (only where the CPU has bf16; the faces are still
+  found by OpenCV's YuNet, as in fp32, so the rows differ from fp32's by the model alone);
+- `int8`: the graph's convolutions quantised to int8 (ONNX Runtime's static quantisation with its
+  default MinMax calibration, weights int8 per channel, activations uint8, calibrated on the crops of
+  the first 32 Canada photos, not the London ones), run in OpenVINO as `fp32_openvino` is;
 - `int8_early_fp32`: the same, with the layers bf16 keeps in fp32 (`runtime.early_layers`) left in
   fp32;
 - `model_free`: the reference's probabilities looked up, not computed: what the work around the
   model allows on this machine, whatever runs the model.
 
-For each: the model floor (the 80 crops, batch 8, flip TTA, the best of `--rounds`, the variants
-taking turns), the largest probability difference and the argmax agreement with the reference;
-`profile` of the 80 photos in this process (no start-up: the floor's graph is already compiled),
-the best of `--rounds`; the rows' agreement with the reference's, as `profile_speed.py` reads bf16's
-(the mean of every column's absolute difference, ITA categories), and the London test-retest ICCs.
+For each: the model floor (the 80 crops, batch 8, flip TTA, the best of `--rounds` rounds of two
+passes, the variants taking turns), the largest probability difference and the argmax agreement with
+the reference; `profile` of the 80 photos within this process (no start-up: the graphs are already
+compiled), the best of `--rounds`; the rows' agreement with the reference's, as `profile_speed.py`
+reads bf16's (the colour and fWHR columns' mean absolute difference, how many numeric columns differ
+at all, ITA categories), and the London test-retest ICCs.
 Into metrics/bench.json under `precision_alternatives`. Run it with nothing else on the machine.
 """
 
@@ -26,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import shutil
 import sys
 import tempfile
 import time
@@ -45,15 +47,16 @@ from faceparse.datasets.base import list_images  # noqa: E402
 from faceparse.openvino_setup import compile_config  # noqa: E402
 from faceparse.predict import Predictor  # noqa: E402
 from faceparse.profile.run import profile_rows  # noqa: E402
-from faceparse.runtime import bf16_problem, early_layers  # noqa: E402
+from faceparse.runtime import bf16_problem, early_layers, plain_moves  # noqa: E402
 from faceparse.threads import current as current_threads  # noqa: E402
 
 Forward = Callable[[np.ndarray], np.ndarray]  # (N, S, S, 3) uint8 crops -> (N, K, S, S) probabilities
-COLUMNS = ("cheeks_L", "cheeks_b", "cheeks_ita", "fwhr")  # the issue's agreement bars read these
+COLUMNS = ("cheeks_L", "cheeks_b", "cheeks_ita", "fwhr")  # the columns whose agreement is reported
 
 
-def quantised(graph: Path, calibration: np.ndarray, out: Path, keep_fp32: set[str]) -> Path:
-    """`graph` with its convolutions in int8 (QDQ), except those writing one of the `keep_fp32` layers."""
+def quantised(graph: Path, calibration: np.ndarray, out: Path, keep_fp32: set[str]) -> tuple[Path, int]:
+    """`graph` with its convolutions in int8 (QDQ), except those writing one of the `keep_fp32` layers;
+    how many convolutions were kept in fp32."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -69,17 +72,23 @@ def quantised(graph: Path, calibration: np.ndarray, out: Path, keep_fp32: set[st
     quant_pre_process(str(graph), str(prepared), skip_symbolic_shape=True)
     convs = [node for node in onnx.load(str(prepared)).graph.node if node.op_type == "Conv"]
     kept = [node.name for node in convs if node.name in keep_fp32 or set(node.output) & keep_fp32]
+    if keep_fp32 and not kept:
+        raise RuntimeError(f"none of the {len(convs)} convolutions of {graph.name} writes a layer to keep in fp32")
     quantize_static(str(prepared), str(out), Crops(), quant_format=QuantFormat.QDQ, per_channel=True,
                     op_types_to_quantize=["Conv"], nodes_to_exclude=kept,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-    return out
+    return out, len(kept)
 
 
 def openvino_fp32(graph: Path) -> Forward:
-    """`graph` compiled by OpenVINO for this CPU in fp32 (int8 where the graph says so)."""
+    """`graph` compiled by OpenVINO for this CPU in fp32 (int8 where the graph says so), its data
+    moves made plain as for bf16 (the same values, faster)."""
     import openvino as ov
 
-    compiled = ov.Core().compile_model(str(graph), "CPU", compile_config("f32", current_threads()))
+    core = ov.Core()
+    model = core.read_model(str(graph))
+    plain_moves(model)
+    compiled = core.compile_model(model, "CPU", compile_config("f32", current_threads()))
     return lambda crops: compiled(crops)[0]
 
 
@@ -135,13 +144,15 @@ def main() -> None:
     import openvino as ov
 
     early = set(early_layers(ov.Core().read_model(str(graph))))
-    tmp = Path(tempfile.mkdtemp(prefix="faceparse-int8-"))  # the quantised graphs, read while compiled
-    variants: dict[str, Forward] = {
-        "fp32": looked_up.recording,
-        "fp32_openvino": openvino_fp32(graph),
-        "int8": openvino_fp32(quantised(graph, calibration, tmp / "int8.onnx", set())),
-        "int8_early_fp32": openvino_fp32(quantised(graph, calibration, tmp / "int8e.onnx", early)),
-    }
+    with tempfile.TemporaryDirectory(prefix="faceparse-int8-") as tmp:  # the quantised graphs, until read
+        int8, _ = quantised(graph, calibration, Path(tmp) / "int8.onnx", set())
+        int8_early, kept_fp32 = quantised(graph, calibration, Path(tmp) / "int8e.onnx", early)
+        variants: dict[str, Forward] = {
+            "fp32": looked_up.recording,
+            "fp32_openvino": openvino_fp32(graph),
+            "int8": openvino_fp32(int8),
+            "int8_early_fp32": openvino_fp32(int8_early),
+        }
     if not bf16_problem():
         bf16 = Predictor(args.model, tta=True, target_label_set="fasseg6", precision="bf16")
         variants["bf16"] = bf16._onnx.compiled()  # noqa: SLF001
@@ -173,16 +184,19 @@ def main() -> None:
         if name not in ("fp32", "model_free"):
             rows = agreement(tables["fp32"], tables[name])
             figures["rows_mean_abs_diff"] = {c: rows[c]["mean"] for c in COLUMNS if c in rows}
+            compared = [v for v in rows.values() if isinstance(v, dict)]  # each numeric column's max and mean
+            figures["rows_columns_differing"] = f"{sum(v['max'] > 0 for v in compared)} of {len(compared)}"
             figures["cheeks_ita_category_agree"] = rows.get("cheeks_ita_category_agree")
             figures["london_icc"] = {k: round(v, 4) for k, v in london_iccs(tables[name], args.london).items()
                                      if not k.endswith("_pairs")}
         results[name] = figures
     results["fp32"]["london_icc"] = {k: round(v, 4) for k, v in london_iccs(tables["fp32"], args.london).items()
                                      if not k.endswith("_pairs")}
-    shutil.rmtree(tmp)
     summary = {"precision_alternatives": results, "precision_alternatives_machine": machine(),
-               "precision_alternatives_benchmark": f"{len(crops)} London crops and photos, {current_threads()} threads, "
-                                                   f"best of {args.rounds} taking turns; profile in-process"}
+               "precision_alternatives_benchmark":
+                   f"{len(crops)} London crops and photos, {current_threads()} threads, the best of {args.rounds} "
+                   f"rounds taking turns, profile within the benchmark's process; int8 calibrated on "
+                   f"{len(calibration)} Canada crops, int8_early_fp32 keeping {kept_fp32} convolutions in fp32"}
     record(summary)
     for name, figures in results.items():
         print(f"{name}: {figures}")
