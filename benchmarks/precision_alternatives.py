@@ -21,7 +21,8 @@ passes, the variants taking turns), the largest probability difference and the a
 the reference; `profile` of the 80 photos within this process (no start-up: the graphs are already
 compiled), the best of `--rounds`; the rows' agreement with the reference's, as `profile_speed.py`
 reads bf16's (the colour and fWHR columns' mean absolute difference, how many numeric columns differ
-at all, ITA categories), and the London test-retest ICCs.
+at all, the cheeks' ITA categories), and the London test-retest ICCs. The reference's passes also
+hash each crop (for the looked-up row): under a hundredth of their time.
 Into metrics/bench.json under `precision_alternatives`. Run it with nothing else on the machine.
 """
 
