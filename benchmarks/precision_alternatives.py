@@ -182,17 +182,15 @@ def main() -> None:
             figures["model_floor_seconds"] = round(min(floors[name]), 2)
             figures["max_abs_prob_diff"] = float(f"{np.abs(probs[name] - probs['fp32']).max():.3g}")
             figures["argmax_agree"] = round(float((probs[name].argmax(1) == probs["fp32"].argmax(1)).mean()), 5)
-        if name not in ("fp32", "model_free"):
-            rows = agreement(tables["fp32"], tables[name])
-            figures["rows_mean_abs_diff"] = {c: rows[c]["mean"] for c in COLUMNS if c in rows}
-            compared = [v for v in rows.values() if isinstance(v, dict)]  # each numeric column's max and mean
+        if name != "fp32":  # the looked-up rows too: they must be the reference's, 0 columns differing
+            agree = agreement(tables["fp32"], tables[name])
+            figures["rows_mean_abs_diff"] = {c: agree[c]["mean"] for c in COLUMNS if c in agree}
+            compared = [v for v in agree.values() if isinstance(v, dict)]  # each numeric column's max and mean
             figures["rows_columns_differing"] = f"{sum(v['max'] > 0 for v in compared)} of {len(compared)}"
-            figures["cheeks_ita_category_agree"] = rows.get("cheeks_ita_category_agree")
-            figures["london_icc"] = {k: round(v, 4) for k, v in london_iccs(tables[name], args.london).items()
-                                     if not k.endswith("_pairs")}
+            figures["cheeks_ita_category_agree"] = agree.get("cheeks_ita_category_agree")
+        figures["london_icc"] = {k: round(v, 4) for k, v in london_iccs(tables[name], args.london).items()
+                                 if not k.endswith("_pairs")}
         results[name] = figures
-    results["fp32"]["london_icc"] = {k: round(v, 4) for k, v in london_iccs(tables["fp32"], args.london).items()
-                                     if not k.endswith("_pairs")}
     summary = {"precision_alternatives": results, "precision_alternatives_machine": machine(),
                "precision_alternatives_benchmark":
                    f"{len(crops)} London crops and photos, {current_threads()} threads, the best of {args.rounds} "
